@@ -15,6 +15,7 @@ export class SpecValidationError extends Error {
 function describeIssue(issue: ZodError["issues"][number]): string {
   const field = issue.path.length > 0 ? issue.path.join(".") : "(root)";
   if (issue.code === "invalid_type" && issue.received === "undefined") return `field "${field}": missing (expected ${issue.expected})`;
+  if (issue.code === "invalid_type" && issue.received === "nan") return `field "${field}": is NaN (expected a finite number)`;
   if (issue.code === "invalid_type") return `field "${field}": expected ${issue.expected}, got ${issue.received}`;
   return `field "${field}": ${issue.message}`;
 }

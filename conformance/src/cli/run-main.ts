@@ -1,6 +1,9 @@
 import { CommanderError, type Command } from "commander";
 import pc from "picocolors";
 import { SpecValidationError } from "@nnspec/spec";
+import { UsageError } from "../errors.ts";
+
+export { UsageError };
 
 /** Run the program; known errors become one clear message and exit code 2, never a stack trace. */
 export async function runMain(program: Command): Promise<void> {
@@ -19,9 +22,4 @@ export async function runMain(program: Command): Promise<void> {
     }
     throw err;
   }
-}
-
-/** A user mistake (bad path, unknown backend…): printed without a stack trace. */
-export class UsageError extends Error {
-  override name = "UsageError";
 }

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseWith, precisionSchema } from "@nnspec/spec";
+import { runConformance } from "../../conformance-run.ts";
+import { WORKSPACE_RUNS } from "../../load-backend.ts";
+
+const optionsSchema = z.object({
+  backend: z.string().min(1).optional(),
+  all: z.boolean().optional(),
+  precision: precisionSchema.optional(),
+  fixture: z.array(z.string()).optional(),
+  onlyFixtures: z.boolean().optional(),
+  report: z.string().optional(),
+}).refine((o) => o.backend !== undefined || o.all, { message: "give --backend <name|package|path> or --all", path: ["backend"] });
+
+export function registerConformance(program: Command): void {
+  program
+    .command("conformance")
+    .description("run the conformance suite against a backend and print every check (pass / FAIL / not implemented)")
+    .option("-b, --backend <spec>", "backend: workspace name (reference), npm package name, or path")
+    .option("--all", "every backend configuration in the workspace")
+    .option("--precision <p>", "ask the backend for this precision (float64 | float32), if it offers several")
+    .option("--fixture <file...>", "extra golden file(s) to check (any kind: 2-2-2 trajectory or CNN case)")
+    .option("--only-fixtures", "check only the --fixture files, not the committed goldens")
+    .option("--report <file>", "write the JSON report here (with --all: one file per run, suffixed)")
+    .action(async (raw: unknown) => {
+      const o = parseWith(optionsSchema, raw, "nnspec conformance options");
+      const fixtures = (o.fixture ?? []).map((f) => resolve(f));
+      const runs = o.all ? WORKSPACE_RUNS : [{ backend: o.backend!, options: o.precision ? { precision: o.precision } : {} }];
+      let failed = 0;
+      for (const [i, run] of runs.entries()) {
+        const reportPath = o.report && runs.length > 1 ? o.report.replace(/(\.json)?$/, `-${i + 1}.json`) : o.report;
+        const report = await runConformance({
+          backend: run.backend, backendOptions: run.options, reportPath,
+          ...(o.onlyFixtures ? { onlyFixtures: fixtures } : { extraFixtures: fixtures }),
+        });
+        failed += report.summary.failed;
+        console.log("");
+      }
+      if (failed > 0) process.exitCode = 1;
+    });
+}

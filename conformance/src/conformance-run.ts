@@ -1,0 +1,36 @@
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { loadBackend } from "./load-backend.ts";
+import { runChecks } from "./runner.ts";
+import { buildReport, formatResultLine, formatSummary, type ConformanceReport } from "./report.ts";
+import { collectChecks, type SuiteOptions } from "./suite.ts";
+
+export interface ConformanceRunOptions extends SuiteOptions {
+  readonly backend: string;
+  readonly backendOptions?: Record<string, unknown>;
+  readonly reportPath?: string;
+  readonly log?: (line: string) => void;
+}
+
+/** Load a backend, run the whole suite against it, print as it goes, and optionally write the JSON report. */
+export async function runConformance(o: ConformanceRunOptions): Promise<ConformanceReport> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const backend = await loadBackend(o.backend, o.backendOptions);
+  try {
+    const checks = await collectChecks(o);
+    log(`conformance: ${backend.manifest.name} (${backend.manifest.precision}, ${backend.manifest.environment}) — ${checks.length} checks`);
+    const results = await runChecks(backend, checks, { onResult: (r, i, n) => log(`[${String(i + 1).padStart(String(n).length)}/${n}] ${formatResultLine(r)}`) });
+    const report = buildReport(backend.manifest, results);
+    log(formatSummary(report));
+    if (o.reportPath) writeJsonAtomic(o.reportPath, report);
+    return report;
+  } finally {
+    await backend.dispose?.();
+  }
+}
+
+export function writeJsonAtomic(path: string, data: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(data, null, 2) + "\n");
+  renameSync(`${path}.tmp`, path);
+}

@@ -1,0 +1,31 @@
+import { readFileSync } from "node:fs";
+import { SpecValidationError } from "@nnspec/spec";
+import { listNet222Fixtures } from "@nnspec/fixtures";
+import type { Check } from "./checks.ts";
+import { net222Checks } from "./suites/net222.ts";
+
+export interface SuiteOptions {
+  /** Extra golden files (any kind), checked in addition to the committed ones. */
+  readonly extraFixtures?: readonly string[];
+  /** Only these fixture files instead of the committed ones. */
+  readonly onlyFixtures?: readonly string[];
+}
+
+/** The kind of a golden file, read from its "kind" field (the file is fully validated by its loader later). */
+export function fixtureKind(path: string): string {
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(readFileSync(path, "utf8")) as { kind?: unknown }).kind;
+  } catch (err) {
+    throw new SpecValidationError(path, [`cannot read golden file: ${(err as Error).message}`]);
+  }
+  if (kind !== "net222.trajectory" && kind !== "cnn.golden") throw new SpecValidationError(path, [`field "kind": expected "net222.trajectory" or "cnn.golden", got ${JSON.stringify(kind)}`]);
+  return kind;
+}
+
+/** Every check of the suite, generated from the golden files: the suite is data-driven. */
+export async function collectChecks(options: SuiteOptions = {}): Promise<Check[]> {
+  const files = options.onlyFixtures ?? [...listNet222Fixtures(), ...(options.extraFixtures ?? [])];
+  const net222 = files.filter((f) => fixtureKind(f) === "net222.trajectory");
+  return [...net222Checks(net222)];
+}
