@@ -5,3 +5,4 @@ export * from "./report.ts";
 export * from "./load-backend.ts";
 export * from "./conformance-run.ts";
 export * from "./errors.ts";
+export { workbookChecks } from "./suites/workbook.ts";

@@ -3,12 +3,20 @@ import { SpecValidationError } from "@nnspec/spec";
 import { listNet222Fixtures } from "@nnspec/fixtures";
 import type { Check } from "./checks.ts";
 import { net222Checks } from "./suites/net222.ts";
+import { workbookChecks } from "./suites/workbook.ts";
 
 export interface SuiteOptions {
   /** Extra golden files (any kind), checked in addition to the committed ones. */
   readonly extraFixtures?: readonly string[];
   /** Only these fixture files instead of the committed ones. */
   readonly onlyFixtures?: readonly string[];
+  /** Class workbooks (.xlsx) whose audited columns become 2-2-2 checks; default: $NNSPEC_WORKBOOK if set. */
+  readonly workbooks?: readonly string[];
+}
+
+/** Workbooks named by the environment (CI points it at ../shared's class workbook). */
+export function workbooksFromEnv(): string[] {
+  return (process.env.NNSPEC_WORKBOOK ?? "").split(":").filter((p) => p.length > 0);
 }
 
 /** The kind of a golden file, read from its "kind" field (the file is fully validated by its loader later). */
@@ -27,5 +35,6 @@ export function fixtureKind(path: string): string {
 export async function collectChecks(options: SuiteOptions = {}): Promise<Check[]> {
   const files = options.onlyFixtures ?? [...listNet222Fixtures(), ...(options.extraFixtures ?? [])];
   const net222 = files.filter((f) => fixtureKind(f) === "net222.trajectory");
-  return [...net222Checks(net222)];
+  const workbooks = options.workbooks ?? workbooksFromEnv();
+  return [...net222Checks(net222), ...(await workbookChecks(workbooks))];
 }

@@ -12,6 +12,7 @@ const optionsSchema = z.object({
   fixture: z.array(z.string()).optional(),
   onlyFixtures: z.boolean().optional(),
   report: z.string().optional(),
+  workbook: z.array(z.string()).optional(),
 }).refine((o) => o.backend !== undefined || o.all, { message: "give --backend <name|package|path> or --all", path: ["backend"] });
 
 export function registerConformance(program: Command): void {
@@ -23,6 +24,7 @@ export function registerConformance(program: Command): void {
     .option("--precision <p>", "ask the backend for this precision (float64 | float32), if it offers several")
     .option("--fixture <file...>", "extra golden file(s) to check (any kind: 2-2-2 trajectory or CNN case)")
     .option("--only-fixtures", "check only the --fixture files, not the committed goldens")
+    .option("--workbook <file.xlsx...>", "class workbook(s): audited columns become extra 2-2-2 checks (default: $NNSPEC_WORKBOOK)")
     .option("--report <file>", "write the JSON report here (with --all: one file per run, suffixed)")
     .action(async (raw: unknown) => {
       const o = parseWith(optionsSchema, raw, "nnspec conformance options");
@@ -33,6 +35,7 @@ export function registerConformance(program: Command): void {
         const reportPath = o.report && runs.length > 1 ? o.report.replace(/(\.json)?$/, `-${i + 1}.json`) : o.report;
         const report = await runConformance({
           backend: run.backend, backendOptions: run.options, reportPath,
+          ...(o.workbook ? { workbooks: o.workbook.map((w) => resolve(w)) } : {}),
           ...(o.onlyFixtures ? { onlyFixtures: fixtures } : { extraFixtures: fixtures }),
         });
         failed += report.summary.failed;

@@ -1,0 +1,47 @@
+import { compareValues, FORWARD_NAMES, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
+import { goldenRowsFromWorkbook, gradientColumnOf, type GoldenSheet } from "@nnspec/fixtures";
+import { outcomeOf, type Check } from "../checks.ts";
+
+/**
+ * 2-2-2 checks from a class workbook: each row's own inputs and weights through the backend, compared with the
+ * sheet's cached values — only for columns the audit accepts. A rejected column is never a golden source.
+ */
+function sheetChecks(path: string, s: GoldenSheet): Check[] {
+  const id = `workbook.${s.sheet.replace(/[^A-Za-z0-9]+/g, "_")}`;
+  const forwardCols = FORWARD_NAMES.filter((c) => s.accepted.includes(c));
+  const gradWeights = WEIGHT_NAMES.filter((w) => s.accepted.includes(gradientColumnOf(w)));
+  const rejected = s.rejected.length ? ` (audit rejected: ${s.rejected.join(", ")})` : "";
+  return [
+    {
+      id: `${id}.forward`, capability: "net222.forward", source: path,
+      async run(ctx) {
+        const parts: Array<[string, Comparison]> = [];
+        for (const r of s.rows) {
+          const got = await ctx.backend.net222!.forward(r.config);
+          for (const c of forwardCols) parts.push([`row ${r.row} ${c}`, compareValues([got[c]], [r.values[c]!], toleranceFor(ctx.precision, "value"))]);
+        }
+        const o = outcomeOf(parts);
+        return { ...o, detail: `${o.detail}; ${forwardCols.length} columns × ${s.rows.length} rows${rejected}` };
+      },
+    },
+    {
+      id: `${id}.gradients`, capability: "net222.gradients", source: path,
+      async run(ctx) {
+        if (gradWeights.length === 0) return { pass: false, detail: `no gradient column of sheet "${s.sheet}" passed the audit${rejected}` };
+        const parts: Array<[string, Comparison]> = [];
+        for (const r of s.rows) {
+          const got = await ctx.backend.net222!.gradients(r.config);
+          parts.push([`row ${r.row} ∂E/∂{${gradWeights.join(",")}}`, compareValues(gradWeights.map((w) => got[w]), gradWeights.map((w) => r.values[gradientColumnOf(w)]!), toleranceFor(ctx.precision, "gradient"), "gradient")]);
+        }
+        const o = outcomeOf(parts);
+        return { ...o, detail: `${o.detail}; ${gradWeights.length} gradient columns × ${s.rows.length} rows${rejected}` };
+      },
+    },
+  ];
+}
+
+export async function workbookChecks(paths: readonly string[]): Promise<Check[]> {
+  const out: Check[] = [];
+  for (const p of paths) for (const s of await goldenRowsFromWorkbook(p)) out.push(...sheetChecks(p, s));
+  return out;
+}
