@@ -17,7 +17,7 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
   const log = o.log ?? ((l: string) => console.log(l));
   const backend = await loadBackend(o.backend, o.backendOptions);
   try {
-    const checks = await collectChecks(o);
+    const checks = await collectChecks({ precision: backend.manifest.precision, ...o });
     log(`conformance: ${backend.manifest.name} (${backend.manifest.precision}, ${backend.manifest.environment}) — ${checks.length} checks`);
     const results = await runChecks(backend, checks, { onResult: (r, i, n) => log(`[${String(i + 1).padStart(String(n).length)}/${n}] ${formatResultLine(r)}`) });
     const report = buildReport(backend.manifest, results);

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { SpecValidationError } from "@nnspec/spec";
-import { listNet222Fixtures } from "@nnspec/fixtures";
+import { listCnnFixtures, listNet222Fixtures } from "@nnspec/fixtures";
+import type { Precision } from "@nnspec/spec";
 import type { Check } from "./checks.ts";
 import { net222Checks } from "./suites/net222.ts";
 import { workbookChecks } from "./suites/workbook.ts";
+import { cnnChecks } from "./suites/cnn.ts";
 
 export interface SuiteOptions {
   /** Extra golden files (any kind), checked in addition to the committed ones. */
@@ -12,6 +14,8 @@ export interface SuiteOptions {
   readonly onlyFixtures?: readonly string[];
   /** Class workbooks (.xlsx) whose audited columns become 2-2-2 checks; default: $NNSPEC_WORKBOOK if set. */
   readonly workbooks?: readonly string[];
+  /** The backend's precision: precision-specific checks (finite differences need float64) are generated only where they apply. */
+  readonly precision?: Precision;
 }
 
 /** Workbooks named by the environment (CI points it at ../shared's class workbook). */
@@ -33,8 +37,13 @@ export function fixtureKind(path: string): string {
 
 /** Every check of the suite, generated from the golden files: the suite is data-driven. */
 export async function collectChecks(options: SuiteOptions = {}): Promise<Check[]> {
-  const files = options.onlyFixtures ?? [...listNet222Fixtures(), ...(options.extraFixtures ?? [])];
+  const files = options.onlyFixtures ?? [...listNet222Fixtures(), ...listCnnFixtures(), ...(options.extraFixtures ?? [])];
   const net222 = files.filter((f) => fixtureKind(f) === "net222.trajectory");
+  const cnn = files.filter((f) => fixtureKind(f) === "cnn.golden");
   const workbooks = options.workbooks ?? workbooksFromEnv();
-  return [...net222Checks(net222), ...(await workbookChecks(workbooks))];
+  return [
+    ...net222Checks(net222),
+    ...(await workbookChecks(workbooks)),
+    ...(await cnnChecks(cnn, options.precision ? { precision: options.precision } : {})),
+  ];
 }

@@ -9,7 +9,7 @@ import { collectChecks, type SuiteOptions } from "./suite.ts";
  */
 export async function describeConformance(label: string, makeBackend: () => Promise<Backend>, options: SuiteOptions = {}): Promise<void> {
   const backend = await makeBackend();
-  const checks = await collectChecks(options);
+  const checks = await collectChecks({ precision: backend.manifest.precision, ...options });
   const ctx = { backend, precision: backend.manifest.precision, memo: new Map<string, Promise<unknown>>() };
   describe(`conformance: ${label} (${backend.manifest.precision}, ${backend.manifest.environment})`, () => {
     for (const check of checks) {

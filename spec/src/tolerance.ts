@@ -5,9 +5,12 @@ import { z } from "zod";
  * Never loosen a tolerance for one backend: declare a different precision instead.
  *
  * A value passes when |actual − expected| ≤ atol + rtol · scale, where scale is
- *  - "elementwise": |expected| of that element (activations, losses, log-probs, 2-2-2 quantities, parameters);
+ *  - "elementwise": |expected| of that element (activations such as gap and logits, losses, log-probs, 2-2-2 quantities, parameters);
  *  - "tensor-max":  max |expected| over the whole tensor (gradients, whose small entries carry only
- *                   cancellation noise at reduced precision).
+ *                   cancellation noise at reduced precision; and the CNN's BatchNorm-normalised feature maps
+ *                   block1–9, pool1, pool2, whose near-zero entries carry the cancellation noise of x − mean:
+ *                   two correct float64 implementations differ there by ~1e-14 absolute, 4× the elementwise
+ *                   float64 allowance). Compare these with kind "gradient".
  * Non-finite values are strict: NaN matches only NaN, +Inf only +Inf; a non-finite actual against a finite
  * expected value always fails.
  */

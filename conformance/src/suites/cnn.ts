@@ -1,0 +1,392 @@
+import {
+  BLOCK_OUTPUTS, CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, CNN_PARAM_COUNT, DROPOUT_LAYERS, compareValues, dropoutKeeps,
+  summaryTable, toleranceFor,
+  type BlockName, type Capability, type CnnForwardResult, type CnnModel, type CnnOps, type CnnTensors, type Comparison,
+  type FloatArray, type Precision, type QuantityKind,
+} from "@nnspec/spec";
+import { centralDifference, loadCnnFixture, type LoadedCnnFixture } from "@nnspec/fixtures";
+import { memo, outcomeOf, type Check, type CheckContext, type CheckOutcome } from "../checks.ts";
+
+/**
+ * The CNN checks, generated from PyTorch golden cases (fixtures/cnn/*.json). Per case one train-mode model is
+ * created from the golden parameters and driven through forward → backward → step → forward → backward → step;
+ * every check reads its piece of that one run through `memo`, so the runner's order doesn't multiply work.
+ */
+export interface CnnCheckOptions {
+  /** When known, checks that cannot apply at this precision (finite differences need float64) are not generated. */
+  readonly precision?: Precision;
+}
+
+/** Parameters spot-checked by central differences: one element in each kind of layer, early, middle and late. */
+const FD_SAMPLES: ReadonlyArray<readonly [string, number]> = [
+  ["conv1.weight", 4], ["bn3.weight", 5], ["conv5.weight", 1234], ["bn9.bias", 11], ["fc.weight", 37],
+];
+const FD_STEP = 1e-5;
+
+/** Feature maps that come out of BatchNorm (and ReLU/max-pool after it): scale-aware comparison, see tolerance.ts. */
+const FEATURE_MAPS: ReadonlySet<BlockName> = new Set(BLOCK_OUTPUTS.filter((b) => b.startsWith("block") || b.startsWith("pool")));
+
+const cnnOf = (ctx: CheckContext): CnnOps => {
+  const ops = ctx.backend.cnn;
+  if (!ops) throw new Error(`backend ${ctx.backend.manifest.name} claims CNN capabilities but has no cnn ops`);
+  return ops;
+};
+
+const cmp = (ctx: CheckContext, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>, kind: QuantityKind): Comparison => {
+  if (!actual) return compareValues([], expected.length ? expected : [NaN], toleranceFor(ctx.precision, kind), kind);
+  return compareValues(actual, expected, toleranceFor(ctx.precision, kind), kind);
+};
+
+/** A missing tensor or a length mismatch reads as a clear failure rather than "worst Infinity×". */
+function tensorOutcome(label: string, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>, c: () => Comparison): CheckOutcome {
+  if (!actual) return { pass: false, detail: `${label}: backend returned no tensor` };
+  if (actual.length !== expected.length) return { pass: false, detail: `${label}: backend returned ${actual.length} values, expected ${expected.length}` };
+  return outcomeOf([[label, c()]]);
+}
+
+interface TrainRun {
+  readonly model: CnnModel;
+  readonly forward: CnnForwardResult;
+  readonly buffersAfterStep1: CnnTensors;
+}
+interface BackwardRun { readonly loss: number; readonly gradients: CnnTensors }
+interface StepsRun { readonly loss2: number; readonly parameters: CnnTensors; readonly buffers: CnnTensors }
+interface EvalRun { readonly evalLogProbs: FloatArray; readonly trainLogProbs: FloatArray }
+interface DropoutRun { readonly forward: CnnForwardResult }
+
+function copyGroup(g: Record<string, Float64Array>): CnnTensors {
+  return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, Float64Array.from(v)]));
+}
+
+/** Every check of one golden case. */
+export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {}): Check[] {
+  const base = `cnn.${f.name}`;
+  const n = f.manifest.batch;
+  const source = f.jsonPath;
+  const checks: Check[] = [];
+  const add = (id: string, capability: Capability, run: (ctx: CheckContext) => Promise<CheckOutcome>) => checks.push({ id: `${base}.${id}`, capability, source, run });
+
+  // --- shared runs (each created once per backend run) ---
+  const train = (ctx: CheckContext) => memo(ctx, `${base}:train`, async (): Promise<TrainRun> => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+    const forward = await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true });
+    return { model, forward, buffersAfterStep1: await model.buffers() };
+  });
+  const backward = (ctx: CheckContext) => memo(ctx, `${base}:backward`, async (): Promise<BackwardRun> => {
+    const { model } = await train(ctx);
+    const { loss } = await model.backward(f.labels);
+    return { loss, gradients: await model.gradients() };
+  });
+  const steps = (ctx: CheckContext) => memo(ctx, `${base}:steps`, async (): Promise<StepsRun> => {
+    const { model } = await train(ctx);
+    await backward(ctx);
+    await model.step(f.manifest.sgd);
+    await model.forward(Float64Array.from(f.input), n, { mode: "train" });
+    const { loss: loss2 } = await model.backward(f.labels);
+    await model.step(f.manifest.sgd);
+    const run = { loss2, parameters: await model.parameters(), buffers: await model.buffers() };
+    await model.dispose();
+    return run;
+  });
+  /** A model holding the golden state after two steps: eval forward, then a train forward of the same input. */
+  const evalRun = (ctx: CheckContext) => memo(ctx, `${base}:eval`, async (): Promise<EvalRun> => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parametersAfterStep2), buffers: copyGroup(f.buffersAfterStep2) });
+    try {
+      const evalLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "eval" })).logProbs;
+      const trainLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "train" })).logProbs;
+      return { evalLogProbs, trainLogProbs };
+    } finally {
+      await model.dispose();
+    }
+  });
+  const dropoutSeed = f.manifest.seed;
+  const dropoutRun = (ctx: CheckContext, step: number, tag = "") => memo(ctx, `${base}:dropout:${step}${tag}`, async (): Promise<DropoutRun> => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+    try {
+      return { forward: await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true, dropout: { seed: dropoutSeed, step } }) };
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  // --- structure ---
+  add("structure.summary", "cnn.forward", async (ctx) => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+    try {
+      const got = await model.summary();
+      const want = summaryTable();
+      const problems: string[] = [];
+      if (got.length !== want.length) problems.push(`${got.length} rows, expected ${want.length}`);
+      want.forEach((w, i) => {
+        const g = got[i];
+        const fmt = (r: typeof w) => `${r.layer} [-1, ${r.outputShape.join(", ")}] ${r.params}`;
+        if (!g) return;
+        if (g.layer !== w.layer || g.params !== w.params || g.outputShape.join(",") !== w.outputShape.join(",")) problems.push(`row ${i + 1}: got ${fmt(g)}, expected ${fmt(w)}`);
+      });
+      const total = got.reduce((a, r) => a + r.params, 0);
+      if (total !== CNN_PARAM_COUNT) problems.push(`total ${total} parameters, expected ${CNN_PARAM_COUNT}`);
+      return { pass: problems.length === 0, detail: problems.length ? problems.join("; ") : `${want.length} rows match, ${total} parameters` };
+    } finally {
+      await model.dispose();
+    }
+  });
+  add("structure.parameters", "cnn.forward", async (ctx) => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+    try {
+      const params = await model.parameters();
+      const buffers = await model.buffers();
+      const problems: string[] = [];
+      const names = (specs: readonly { name: string; size: number }[], got: CnnTensors, what: string) => {
+        const want = specs.map((s) => s.name);
+        const have = Object.keys(got);
+        if (have.join(",") !== want.join(",")) problems.push(`${what} names/order ${have.join(", ")}; expected ${want.join(", ")}`);
+        for (const s of specs) if (got[s.name] && got[s.name]!.length !== s.size) problems.push(`${s.name}: ${got[s.name]!.length} values, expected ${s.size}`);
+      };
+      names(CNN_PARAMS, params, "parameter");
+      names(CNN_BUFFERS, buffers, "buffer");
+      if (problems.length) return { pass: false, detail: problems.join("; ") };
+      // The model must hold exactly what it was created from.
+      return outcomeOf(CNN_PARAMS.map((p) => [p.name, cmp(ctx, params[p.name], f.parameters[p.name]!, "value")]));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  // --- train-mode forward of step 1 ---
+  for (const block of BLOCK_OUTPUTS) {
+    const expected = f.blocks[block];
+    if (!expected) continue;
+    const kind: QuantityKind = FEATURE_MAPS.has(block) ? "gradient" : "value";
+    add(`forward.${block}`, "cnn.forward", async (ctx) => {
+      const { forward } = await train(ctx);
+      const actual = block === "logProbs" ? forward.blocks?.logProbs ?? forward.logProbs : forward.blocks?.[block];
+      return tensorOutcome(block, actual, expected, () => cmp(ctx, actual, expected, kind));
+    });
+  }
+  add("forward.logProbs.result", "cnn.forward", async (ctx) => {
+    const { forward } = await train(ctx);
+    return tensorOutcome("logProbs (forward result)", forward.logProbs, f.blocks.logProbs ?? new Float64Array(0), () => cmp(ctx, forward.logProbs, f.blocks.logProbs!, "value"));
+  });
+  for (const bn of bnLayers()) {
+    add(`forward.buffers.${bn}`, "cnn.forward", async (ctx) => {
+      const { buffersAfterStep1 } = await train(ctx);
+      return bufferOutcome(ctx, bn, buffersAfterStep1, f.buffersAfterStep1);
+    });
+  }
+
+  // --- backward of step 1 ---
+  add("backward.loss", "cnn.backward", async (ctx) => {
+    const { loss } = await backward(ctx);
+    return outcomeOf([["loss", cmp(ctx, [loss], [f.manifest.loss[0]!], "value")]]);
+  });
+  for (const p of CNN_PARAMS) {
+    add(`backward.grad.${p.name}`, "cnn.backward", async (ctx) => {
+      const { gradients } = await backward(ctx);
+      const actual = gradients[p.name];
+      return tensorOutcome(`∂loss/∂${p.name}`, actual, f.gradients[p.name]!, () => cmp(ctx, actual, f.gradients[p.name]!, "gradient"));
+    });
+  }
+  if (options.precision === undefined || options.precision === "float64") {
+    add("backward.finite-difference", "cnn.backward", (ctx) => finiteDifferenceCheck(ctx, f, backward));
+  }
+
+  // --- two SGD steps ---
+  add("step.loss2", "cnn.step", async (ctx) => {
+    const { loss2 } = await steps(ctx);
+    return outcomeOf([["loss of step 2", cmp(ctx, [loss2], [f.manifest.loss[1]!], "value")]]);
+  });
+  for (const p of CNN_PARAMS) {
+    add(`step.param.${p.name}`, "cnn.step", async (ctx) => {
+      const { parameters } = await steps(ctx);
+      const actual = parameters[p.name];
+      return tensorOutcome(`${p.name} after 2 steps`, actual, f.parametersAfterStep2[p.name]!, () => cmp(ctx, actual, f.parametersAfterStep2[p.name]!, "value"));
+    });
+  }
+  for (const bn of bnLayers()) {
+    add(`step.buffers.${bn}`, "cnn.step", async (ctx) => bufferOutcome(ctx, bn, (await steps(ctx)).buffers, f.buffersAfterStep2));
+  }
+
+  // --- eval mode (golden state after two steps, so only cnn.forward is needed) ---
+  add("eval.logProbs", "cnn.forward", async (ctx) => {
+    const { evalLogProbs } = await evalRun(ctx);
+    return tensorOutcome("eval log-probs", evalLogProbs, f.evalLogProbs, () => cmp(ctx, evalLogProbs, f.evalLogProbs, "value"));
+  });
+  add("eval.differs-from-train", "cnn.forward", async (ctx) => {
+    const { evalLogProbs, trainLogProbs } = await evalRun(ctx);
+    if (evalLogProbs.length !== trainLogProbs.length) return { pass: false, detail: `eval gave ${evalLogProbs.length} values, train ${trainLogProbs.length}` };
+    // Same parameters and input: eval (running stats) and train (batch stats) must not coincide.
+    const c = cmp(ctx, trainLogProbs, evalLogProbs, "value");
+    return {
+      pass: !c.pass,
+      detail: c.pass
+        ? `eval-mode log-probs equal train-mode ones within tolerance (worst ${c.worstRatio.toExponential(2)}×): eval mode must use the running statistics`
+        : `eval and train log-probs differ (largest |Δ| ${c.worstAbsolute.toExponential(2)})`,
+    };
+  });
+
+  // --- dropout (shared mask rule, spec/src/rng.ts) ---
+  const drop3 = DROPOUT_LAYERS[DROPOUT_LAYERS.length - 1]!;
+  const gapRule = (run: DropoutRun, step: number, scaled: boolean) => expectedGap(run.forward, dropoutSeed, step, drop3.index, drop3.p, scaled);
+  add("dropout.mask", "cnn.dropout", async (ctx) => {
+    const run = await dropoutRun(ctx, 0);
+    const e = gapRule(run, 0, true);
+    if (typeof e === "string") return { pass: false, detail: e };
+    return outcomeOf([[`gap after ${drop3.name} (mask rule, seed ${dropoutSeed}, step 0)`, cmp(ctx, run.forward.blocks!.gap, e, "value")]]);
+  });
+  add("dropout.scale", "cnn.dropout", async (ctx) => {
+    const run = await dropoutRun(ctx, 0);
+    const unscaled = gapRule(run, 0, false);
+    if (typeof unscaled === "string") return { pass: false, detail: unscaled };
+    const got = run.forward.blocks!.gap!;
+    const ratio = sum(got) / sum(unscaled);
+    return outcomeOf([[`kept-value scale of ${drop3.name} (Σgap / Σmasked mean)`, cmp(ctx, [ratio], [1 / (1 - drop3.p)], "value")]]);
+  });
+  add("dropout.rate", "cnn.dropout", async (ctx) => {
+    const run = await dropoutRun(ctx, 0);
+    const e = gapRule(run, 0, true);
+    if (typeof e === "string") return { pass: false, detail: e };
+    const c = cmp(ctx, run.forward.blocks!.gap, e, "value");
+    if (!c.pass) return { pass: false, detail: `${drop3.name}'s mask is not the shared rule's (see dropout.mask), so its drop rate is unknown` };
+    return dropRateOutcome(n, dropoutSeed, 0);
+  });
+  add("dropout.eval-identity", "cnn.dropout", async (ctx) => {
+    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parametersAfterStep2), buffers: copyGroup(f.buffersAfterStep2) });
+    try {
+      const got = (await model.forward(Float64Array.from(f.input), n, { mode: "eval", dropout: { seed: dropoutSeed, step: 0 } })).logProbs;
+      return tensorOutcome("eval log-probs with dropout options", got, f.evalLogProbs, () => cmp(ctx, got, f.evalLogProbs, "value"));
+    } finally {
+      await model.dispose();
+    }
+  });
+  add("dropout.deterministic", "cnn.dropout", async (ctx) => {
+    const a = await dropoutRun(ctx, 0);
+    const b = await dropoutRun(ctx, 0, ":again");
+    return outcomeOf([["log-probs of a second model, same seed and step", cmp(ctx, b.forward.logProbs, a.forward.logProbs, "value")]]);
+  });
+  add("dropout.step-changes-mask", "cnn.dropout", async (ctx) => {
+    const a = await dropoutRun(ctx, 0);
+    const b = await dropoutRun(ctx, 1);
+    const e = gapRule(b, 1, true);
+    if (typeof e === "string") return { pass: false, detail: e };
+    const rule = cmp(ctx, b.forward.blocks!.gap, e, "value");
+    const same = cmp(ctx, b.forward.logProbs, a.forward.logProbs, "value");
+    if (same.pass) return { pass: false, detail: "forward number 1 gave the same log-probs as forward number 0: the mask must change with the step" };
+    return outcomeOf([[`gap after ${drop3.name} at step 1 (mask rule)`, rule]]);
+  });
+  return checks;
+}
+
+function bnLayers(): string[] {
+  return CNN_LAYERS.flatMap((l) => (l.type === "batchnorm2d" ? [l.name] : []));
+}
+
+function bufferOutcome(ctx: CheckContext, bn: string, actual: CnnTensors, expected: Record<string, Float64Array>): CheckOutcome {
+  const parts: Array<[string, Comparison]> = [];
+  for (const b of CNN_BUFFERS.filter((x) => x.layer === bn)) {
+    const a = actual[b.name];
+    if (!a) return { pass: false, detail: `${b.name}: backend returned no tensor` };
+    parts.push([b.name, cmp(ctx, a, expected[b.name]!, "value")]);
+  }
+  return outcomeOf(parts);
+}
+
+const sum = (a: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+};
+
+/**
+ * The GAP output the shared mask rule predicts from the backend's own block9 (recorded before dropout): mean over
+ * 7×7 of block9 · keep / (1 − p), or without the 1/(1 − p) when `scaled` is false. A string says what is missing.
+ */
+function expectedGap(fwd: CnnForwardResult, seed: number, step: number, layer: number, p: number, scaled: boolean): Float64Array | string {
+  const b9 = fwd.blocks?.block9, gap = fwd.blocks?.gap;
+  if (!b9 || !gap) return "a recorded forward (record: true) must return blocks block9 and gap";
+  const plane = b9.length / gap.length;
+  const scale = scaled ? 1 / (1 - p) : 1;
+  const out = new Float64Array(gap.length);
+  for (let sc = 0; sc < gap.length; sc++) {
+    let s = 0;
+    for (let k = 0; k < plane; k++) {
+      const idx = sc * plane + k; // NCHW flat index within the batch
+      if (dropoutKeeps(seed, layer, step, idx, p)) s += b9[idx]! * scale;
+    }
+    out[sc] = s / plane;
+  }
+  return out;
+}
+
+/** Fraction the rule drops at each dropout layer for this batch, within 5σ of p (binomial). */
+function dropRateOutcome(n: number, seed: number, step: number): CheckOutcome {
+  const shapes = layerShapesBeforeDropout();
+  const lines: string[] = [];
+  let pass = true, worst = 0;
+  for (const l of DROPOUT_LAYERS) {
+    const count = n * shapes[l.index]!;
+    let dropped = 0;
+    for (let i = 0; i < count; i++) if (!dropoutKeeps(seed, l.index, step, i, l.p)) dropped++;
+    const rate = dropped / count;
+    const sigma = Math.sqrt((l.p * (1 - l.p)) / count);
+    const z = Math.abs(rate - l.p) / sigma;
+    worst = Math.max(worst, z / 5);
+    if (z > 5) pass = false;
+    lines.push(`${l.name}: dropped ${dropped}/${count} = ${rate.toFixed(4)} (p ${l.p}, ${z.toFixed(2)}σ)`);
+  }
+  return { pass, worstRatio: worst, detail: lines.join("; ") };
+}
+
+/** Per-sample element count entering each dropout layer. */
+function layerShapesBeforeDropout(): number[] {
+  const sizes: number[] = [];
+  let c = 1, h = 28, w = 28;
+  for (const l of CNN_LAYERS) {
+    if (l.type === "conv2d") c = l.outChannels;
+    else if (l.type === "maxpool2d") { h = Math.floor(h / l.size); w = Math.floor(w / l.size); }
+    else if (l.type === "dropout") sizes[l.index] = c * h * w;
+  }
+  return sizes;
+}
+
+/**
+ * The backend's gradient against central differences of its own loss (Richardson-extrapolated from steps h and
+ * h/2). The difference is allowed the float64 gradient tolerance plus the difference quotient's own error
+ * estimate (|D(h) − D(h/2)| and loss rounding): that bound is a property of the estimate, not a tolerance knob.
+ */
+async function finiteDifferenceCheck(ctx: CheckContext, f: LoadedCnnFixture, backward: (ctx: CheckContext) => Promise<BackwardRun>): Promise<CheckOutcome> {
+  if (ctx.precision !== "float64") return { pass: true, detail: `not applicable at ${ctx.precision}: difference quotients need a float64 loss` };
+  const { gradients } = await backward(ctx);
+  const tol = toleranceFor(ctx.precision, "gradient");
+  const lines: string[] = [];
+  let pass = true, worstRatio = 0, worstRelative = 0;
+  for (const [name, index] of FD_SAMPLES) {
+    const g = gradients[name]?.[index];
+    if (g === undefined) return { pass: false, detail: `${name}: backend returned no gradient element [${index}]` };
+    const lossAt = async (delta: number) => {
+      const params = copyGroup(f.parameters);
+      params[name]![index]! += delta;
+      const model = await cnnOf(ctx).create({ parameters: params });
+      try {
+        await model.forward(Float64Array.from(f.input), f.manifest.batch, { mode: "train" });
+        return (await model.backward(f.labels)).loss;
+      } finally {
+        await model.dispose();
+      }
+    };
+    const fd = await centralDifference(lossAt, FD_STEP * Math.max(1, Math.abs(f.parameters[name]![index]!)));
+    const scale = f.gradients[name]!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const allowed = tol.atol + tol.rtol * scale + fd.errorBound;
+    const diff = Math.abs(g - fd.estimate);
+    const ratio = diff / allowed;
+    worstRatio = Math.max(worstRatio, ratio);
+    worstRelative = Math.max(worstRelative, diff / Math.max(Math.abs(fd.estimate), Number.MIN_VALUE));
+    if (!(ratio <= 1)) pass = false;
+    lines.push(`${name}[${index}]: backward ${g.toExponential(6)}, differences ${fd.estimate.toExponential(6)} (±${fd.errorBound.toExponential(1)}), ${ratio.toExponential(2)}× allowed`);
+  }
+  return { pass, worstRatio, worstRelative, detail: lines.join("; ") };
+}
+
+/** Checks for every golden case; a bad golden file throws a SpecValidationError naming the file and field. */
+export async function cnnChecks(fixturePaths: readonly string[], options: CnnCheckOptions = {}): Promise<Check[]> {
+  return fixturePaths.flatMap((p) => cnnChecksFor(loadCnnFixture(p), options));
+}
