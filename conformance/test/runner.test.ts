@@ -87,7 +87,7 @@ describe("loading backends", () => {
 
 describe("nnspec conformance (CLI)", () => {
   const root = resolve(import.meta.dirname, "../..");
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "conformance/bin/nnspec.js"), "conformance", ...args], { cwd: root, encoding: "utf8" });
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "conformance/bin/nnspec.js"), "conformance", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NNSPEC_WORKBOOK: "" } });
   it("passes on the reference backend (exit 0) and prints the summary line", () => {
     const r = cli("--backend", "reference", "--only-fixtures", "--fixture", "fixtures/net222/lr-0.5.json");
     expect(r.status, r.stderr).toBe(0);
