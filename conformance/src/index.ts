@@ -6,3 +6,5 @@ export * from "./load-backend.ts";
 export * from "./conformance-run.ts";
 export * from "./errors.ts";
 export { workbookChecks } from "./suites/workbook.ts";
+export * from "./sweep/index.ts";
+export * from "./plot/index.ts";

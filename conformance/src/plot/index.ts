@@ -1,0 +1,3 @@
+export * from "./line-chart.ts";
+export * from "./atomic-write.ts";
+export * from "./image-size.ts";
