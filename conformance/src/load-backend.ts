@@ -8,6 +8,7 @@ import { manifestSchema, parseWith, type Backend } from "@nnspec/spec";
 /** Short names of the backends in this workspace → their packages. */
 export const WORKSPACE_BACKENDS: Readonly<Record<string, string>> = {
   reference: "@nnspec/backend-reference",
+  "tfjs-wasm": "@nnspec/backend-tfjs-wasm",
 };
 
 export class BackendLoadError extends UsageError {
@@ -66,4 +67,5 @@ export async function loadBackend(specifier: string, options: Record<string, unk
 export const WORKSPACE_RUNS: ReadonlyArray<{ readonly backend: string; readonly options: Record<string, unknown> }> = [
   { backend: "reference", options: { precision: "float64" } },
   { backend: "reference", options: { precision: "float32" } },
+  { backend: "tfjs-wasm", options: {} },
 ];

@@ -1,0 +1,307 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BlockName, LayerSpec, Shape } from "@nnspec/spec";
+import { dropoutMaskNhwc } from "./dropout-mask.ts";
+import { channelSum, conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
+
+/**
+ * The CNN's layers as tfjs ops on NHWC activations, each with an explicit backward (no autodiff tape: forward
+ * keeps exactly what backward needs, and the conv gradients run on kernels the wasm backend has).
+ * Every function here runs inside the caller's tf.tidy.
+ */
+export interface ForwardContext {
+  readonly train: boolean;
+  readonly dropout: { readonly seed: number; readonly step: number } | null;
+  /** A cached [m, 1] column of ones for channel sums over m = n·h·w rows. */
+  ones(m: number): tf.Tensor2D;
+  /** Parameter tensor in tfjs layout by state_dict name. */
+  param(name: string): tf.Tensor;
+}
+
+/** What a train-mode forward keeps for backward (tensors kept past the tidy). */
+export type Saved = Record<string, tf.Tensor>;
+
+export interface BnState {
+  runningMean: tf.Tensor1D;
+  runningVar: tf.Tensor1D;
+  numBatchesTracked: number;
+}
+
+export interface ForwardOut {
+  readonly y: tf.Tensor;
+  readonly saved: Saved;
+}
+
+export interface BackwardOut {
+  readonly dx: tf.Tensor | null;
+  /** Gradients in tfjs layout by state_dict name. */
+  readonly grads: Record<string, tf.Tensor>;
+  /**
+   * Per-channel Σ of dx over batch and space, [c], when the layer can give it more accurately than summing dx
+   * (BatchNorm: analytically ≈ 0, so the preceding conv's bias gradient is not float32 cancellation noise).
+   */
+  readonly dxChannelSum?: tf.Tensor;
+}
+
+export interface Layer {
+  readonly spec: LayerSpec;
+  /** torchsummary module type, or null for functional steps (ReLU, GAP, log-softmax). */
+  readonly moduleType: string | null;
+  /** Per-sample output shape in PyTorch (C, H, W) order. */
+  readonly outShape: Shape;
+  /** Block output reported under this name when recording. */
+  records: BlockName | null;
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut;
+  /** `dySum`: the next layer's `dxChannelSum`, when it gave one. */
+  backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext, needDx: boolean, dySum?: tf.Tensor): BackwardOut;
+}
+
+type Spec<T extends LayerSpec["type"]> = Extract<LayerSpec, { type: T }>;
+const dims4 = (t: tf.Tensor): [number, number, number, number] => t.shape as [number, number, number, number];
+
+class Conv2dLayer implements Layer {
+  readonly moduleType = "Conv2d";
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"conv2d">, inShape: Shape) {
+    this.outShape = [spec.outChannels, inShape[1]!, inShape[2]!];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const filter = ctx.param(`${this.spec.name}.weight`) as tf.Tensor4D;
+    const bias = ctx.param(`${this.spec.name}.bias`) as tf.Tensor1D;
+    const y = tf.fused.conv2d({ x: x as tf.Tensor4D, filter, bias, strides: 1, pad: "same" });
+    return { y, saved: ctx.train ? { x } : {} };
+  }
+  backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext, needDx: boolean, dySum?: tf.Tensor): BackwardOut {
+    const x = saved.x as tf.Tensor4D;
+    const [n, h, w, co] = dims4(dy);
+    const dW = conv2dFilterGrad(x, dy as tf.Tensor4D, this.spec.kernel);
+    const dB = tf.reshape(dySum ?? channelSum(tf.reshape(dy, [n * h * w, co]) as tf.Tensor2D, ctx.ones(n * h * w)), [co]);
+    const dx = needDx ? conv2dInputGrad(dy as tf.Tensor4D, ctx.param(`${this.spec.name}.weight`) as tf.Tensor4D) : null;
+    return { dx, grads: { [`${this.spec.name}.weight`]: dW, [`${this.spec.name}.bias`]: dB } };
+  }
+}
+
+/**
+ * BatchNorm2d, PyTorch semantics: train mode normalises with the biased batch variance and moves the running
+ * stats by `momentum` towards the batch mean and the *unbiased* variance; eval mode uses the running stats.
+ */
+class BatchNormLayer implements Layer {
+  readonly moduleType = "BatchNorm2d";
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"batchnorm2d">, inShape: Shape, readonly state: BnState) {
+    this.outShape = [...inShape];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const [n, h, w, c] = dims4(x);
+    const gamma = ctx.param(`${this.spec.name}.weight`);
+    const beta = ctx.param(`${this.spec.name}.bias`);
+    const { eps, momentum } = this.spec;
+    if (!ctx.train) {
+      const scale = tf.mul(gamma, tf.rsqrt(tf.add(this.state.runningVar, eps)));
+      return { y: tf.add(tf.mul(tf.sub(x, this.state.runningMean), scale), beta), saved: {} };
+    }
+    const m = n * h * w;
+    const ones = ctx.ones(m);
+    const x2 = tf.reshape(x, [m, c]) as tf.Tensor2D;
+    // Two-pass statistics with the classic correction term: the float32 GEMM sum of x leaves a mean error that
+    // Σ(x − mean₁) measures and removes, so x̂ sums to ~0 as it should (conv bias gradients stay tiny).
+    const mean1 = tf.div(channelSum(x2, ones), m);
+    const d = tf.sub(x2, mean1) as tf.Tensor2D;
+    const sumD = channelSum(d, ones);
+    const corr = tf.div(sumD, m);
+    const variance = tf.div(tf.sub(channelSum(tf.square(d), ones), tf.mul(sumD, corr)), m); // biased
+    const mean = tf.add(mean1, corr);
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    // Plain broadcast kernels: the wasm FusedBatchNorm kernel measured ~2× slower than a sub and a mul.
+    const xhat = tf.mul(tf.sub(d, corr), invStd);
+    const y = tf.reshape(tf.add(tf.mul(xhat, gamma), beta), [n, h, w, c]);
+    // Running stats are replaced, not mutated: the new tensors leave the tidy through `saved` and the model swaps them in.
+    const runningMean = tf.add(tf.mul(this.state.runningMean, 1 - momentum), tf.mul(tf.reshape(mean, [c]), momentum));
+    const unbiased = tf.mul(tf.reshape(variance, [c]), m / (m - 1));
+    const runningVar = tf.add(tf.mul(this.state.runningVar, 1 - momentum), tf.mul(unbiased, momentum));
+    return { y, saved: { xhat, invStd, runningMean, runningVar } };
+  }
+  backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext): BackwardOut {
+    const [n, h, w, c] = dims4(dy);
+    const m = n * h * w;
+    const ones = ctx.ones(m);
+    const gamma = ctx.param(`${this.spec.name}.weight`);
+    const g = tf.reshape(dy, [m, c]) as tf.Tensor2D;
+    const xhat = saved.xhat!;
+    const dBeta = channelSum(g, ones);
+    const dGamma = channelSum(tf.mul(g, xhat) as tf.Tensor2D, ones);
+    // dx = γ·σ⁻¹ · (g − mean(g) − x̂·mean(g·x̂))
+    const k = tf.mul(gamma, saved.invStd!);
+    const centred = tf.sub(g, tf.add(tf.mul(xhat, tf.div(dGamma, m)), tf.div(dBeta, m)));
+    const dx = tf.reshape(tf.mul(centred, k), [n, h, w, c]);
+    // Σdx = k·(Σg − dβ − dγ·Σx̂/m) and Σg ≡ dβ, so only the (tiny) Σx̂ term remains.
+    const dxChannelSum = tf.reshape(tf.neg(tf.mul(k, tf.mul(dGamma, tf.div(channelSum(xhat as tf.Tensor2D, ones), m)))), [c]);
+    return { dx, dxChannelSum, grads: { [`${this.spec.name}.weight`]: tf.reshape(dGamma, [c]), [`${this.spec.name}.bias`]: tf.reshape(dBeta, [c]) } };
+  }
+}
+
+class ReluLayer implements Layer {
+  readonly moduleType = null;
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"relu">, inShape: Shape) {
+    this.outShape = [...inShape];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const y = tf.relu(x);
+    return { y, saved: ctx.train ? { y } : {} };
+  }
+  backward(dy: tf.Tensor, saved: Saved): BackwardOut {
+    return { dx: tf.mul(dy, tf.step(saved.y!)), grads: {} };
+  }
+}
+
+class MaxPoolLayer implements Layer {
+  readonly moduleType = "MaxPool2d";
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"maxpool2d">, inShape: Shape) {
+    this.outShape = [inShape[0]!, Math.floor(inShape[1]! / spec.size), Math.floor(inShape[2]! / spec.size)];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const y = tf.maxPool(x as tf.Tensor4D, this.spec.size, this.spec.size, "valid");
+    return { y, saved: ctx.train ? { x, y } : {} };
+  }
+  backward(dy: tf.Tensor, saved: Saved): BackwardOut {
+    return { dx: maxPoolGrad(dy as tf.Tensor4D, saved.x as tf.Tensor4D, saved.y as tf.Tensor4D, this.spec.size), grads: {} };
+  }
+}
+
+class DropoutLayer implements Layer {
+  readonly moduleType = "Dropout";
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"dropout">, inShape: Shape) {
+    this.outShape = [...inShape];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    if (!ctx.train || !ctx.dropout) return { y: x, saved: {} };
+    const [n, h, w, c] = x.rank === 4 ? dims4(x) : [x.shape[0]!, 1, 1, x.shape[1]!];
+    const mask = tf.tensor(dropoutMaskNhwc(ctx.dropout.seed, this.spec.index, ctx.dropout.step, this.spec.p, n, c, h, w), x.shape, "float32");
+    return { y: tf.mul(x, mask), saved: { mask } };
+  }
+  backward(dy: tf.Tensor, saved: Saved): BackwardOut {
+    return { dx: saved.mask ? tf.mul(dy, saved.mask) : dy, grads: {} };
+  }
+}
+
+class GapLayer implements Layer {
+  readonly moduleType = null;
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  private readonly h: number;
+  private readonly w: number;
+  constructor(readonly spec: Spec<"gap">, inShape: Shape) {
+    this.outShape = [inShape[0]!];
+    this.h = inShape[1]!;
+    this.w = inShape[2]!;
+  }
+  forward(x: tf.Tensor): ForwardOut {
+    // Small (7×7) here, so the wasm Mean kernel's transpose of the reduced axes costs little.
+    return { y: tf.mean(x, [1, 2]), saved: {} };
+  }
+  backward(dy: tf.Tensor): BackwardOut {
+    const [n, c] = dy.shape as [number, number];
+    return { dx: tf.tile(tf.reshape(tf.div(dy, this.h * this.w), [n, 1, 1, c]), [1, this.h, this.w, 1]), grads: {} };
+  }
+}
+
+class LinearLayer implements Layer {
+  readonly moduleType = "Linear";
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"linear">) {
+    this.outShape = [spec.outFeatures];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const weight = ctx.param(`${this.spec.name}.weight`) as tf.Tensor2D; // [out, in], PyTorch layout
+    const y = tf.add(tf.matMul(x as tf.Tensor2D, weight, false, true), ctx.param(`${this.spec.name}.bias`));
+    return { y, saved: ctx.train ? { x } : {} };
+  }
+  backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext, needDx: boolean): BackwardOut {
+    const weight = ctx.param(`${this.spec.name}.weight`) as tf.Tensor2D;
+    const dW = tf.matMul(dy as tf.Tensor2D, saved.x as tf.Tensor2D, true, false);
+    const dB = tf.reshape(channelSum(dy as tf.Tensor2D, ctx.ones(dy.shape[0]!)), [this.spec.outFeatures]);
+    const dx = needDx ? tf.matMul(dy as tf.Tensor2D, weight) : null;
+    return { dx, grads: { [`${this.spec.name}.weight`]: dW, [`${this.spec.name}.bias`]: dB } };
+  }
+}
+
+class LogSoftmaxLayer implements Layer {
+  readonly moduleType = null;
+  records: BlockName | null = null;
+  readonly outShape: Shape;
+  constructor(readonly spec: Spec<"logsoftmax">, inShape: Shape) {
+    this.outShape = [...inShape];
+  }
+  forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
+    const y = tf.logSoftmax(x);
+    return { y, saved: ctx.train ? { y } : {} };
+  }
+  backward(dy: tf.Tensor, saved: Saved): BackwardOut {
+    // dx = dy − softmax · Σ dy
+    return { dx: tf.sub(dy, tf.mul(tf.exp(saved.y!), tf.sum(dy, -1, true))), grads: {} };
+  }
+}
+
+/** The layer list from the architecture data; BatchNorm layers get their running-state holders. */
+export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnState: (name: string) => BnState): Layer[] {
+  let shape: Shape = [...inputShape];
+  const built: Layer[] = [];
+  let lastBn = "";
+  for (const spec of layers) {
+    let layer: Layer;
+    switch (spec.type) {
+      case "conv2d":
+        if (shape[0] !== spec.inChannels) throw new Error(`tfjs-wasm CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
+        if (spec.kernel % 2 !== 1) throw new Error(`tfjs-wasm CNN: ${spec.name} needs an odd kernel for "same" padding`);
+        layer = new Conv2dLayer(spec, shape);
+        break;
+      case "batchnorm2d":
+        layer = new BatchNormLayer(spec, shape, bnState(spec.name));
+        lastBn = spec.name;
+        break;
+      case "relu":
+        layer = new ReluLayer(spec, shape);
+        // A conv block is reported post-ReLU: "bn3" → "block3".
+        if (built[built.length - 1]?.spec.type === "batchnorm2d") layer.records = lastBn.replace(/^bn/, "block") as BlockName;
+        break;
+      case "maxpool2d":
+        layer = new MaxPoolLayer(spec, shape);
+        layer.records = spec.name as BlockName;
+        break;
+      case "dropout": {
+        layer = new DropoutLayer(spec, shape);
+        // A pool is reported after the dropout that follows it (identity when dropout is off), as the reference does.
+        const prev = built[built.length - 1];
+        if (prev?.spec.type === "maxpool2d") {
+          layer.records = prev.records;
+          prev.records = null;
+        }
+        break;
+      }
+      case "gap":
+        layer = new GapLayer(spec, shape);
+        layer.records = "gap";
+        break;
+      case "linear":
+        if (shape.length !== 1 || shape[0] !== spec.inFeatures) throw new Error(`tfjs-wasm CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
+        layer = new LinearLayer(spec);
+        layer.records = "logits";
+        break;
+      case "logsoftmax":
+        layer = new LogSoftmaxLayer(spec, shape);
+        layer.records = "logProbs";
+        break;
+    }
+    built.push(layer);
+    shape = layer.outShape;
+  }
+  return built;
+}

@@ -1,0 +1,43 @@
+import type { Backend, Capability } from "@nnspec/spec";
+import { cnnOps } from "./cnn/index.ts";
+import { net222Ops } from "./net222.ts";
+import { startWasm } from "./runtime.ts";
+
+export const VERSION = "0.1.0";
+export { WasmBinaryNotFoundError, defaultWasmDir } from "./runtime.ts";
+
+export interface TfjsWasmOptions {
+  /** Folder with the tfjs-backend-wasm*.wasm binaries (default: the installed package's dist/). */
+  readonly wasmDir?: string;
+  /** XNNPACK threads, where tfjs enables wasm threads (not in Node as of 4.22). */
+  readonly threads?: number;
+}
+
+function parseOptions(options: Record<string, unknown>): TfjsWasmOptions {
+  const { wasmDir, threads, precision, ...rest } = options;
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new Error(`tfjs-wasm backend: unknown option(s) ${unknown.join(", ")} (known: wasmDir, threads, precision)`);
+  // Callers generic over backends may ask for a precision; tfjs wasm computes in float32 only.
+  if (precision !== undefined && precision !== "float32") throw new Error(`tfjs-wasm backend: precision ${String(precision)} is not available (float32 only)`);
+  if (wasmDir !== undefined && typeof wasmDir !== "string") throw new Error(`tfjs-wasm backend: option wasmDir must be a string, got ${typeof wasmDir}`);
+  if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1))
+    throw new Error(`tfjs-wasm backend: option threads must be a positive integer, got ${String(threads)}`);
+  return { ...(wasmDir !== undefined ? { wasmDir } : {}), ...(threads !== undefined ? { threads } : {}) };
+}
+
+/**
+ * TensorFlow.js 4.22 on its WebAssembly backend, in Node, float32. Every kernel runs on wasm; the conv filter
+ * gradient (no wasm kernel) is a forward convolution over transposed tensors.
+ */
+export async function createBackend(options: Record<string, unknown> = {}): Promise<Backend> {
+  const runtime = await startWasm(parseOptions(options));
+  const capabilities: Capability[] = [
+    "net222.forward", "net222.gradients", "net222.step", "net222.train",
+    "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
+  ];
+  return {
+    manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities },
+    net222: net222Ops,
+    cnn: cnnOps,
+  };
+}
