@@ -8,3 +8,5 @@ export * from "./errors.ts";
 export { workbookChecks } from "./suites/workbook.ts";
 export * from "./sweep/index.ts";
 export * from "./plot/index.ts";
+export * from "./train/index.ts";
+export * from "./data/index.ts";

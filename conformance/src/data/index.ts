@@ -1,0 +1,4 @@
+export * from "./idx.ts";
+export * from "./files.ts";
+export * from "./download.ts";
+export * from "./mnist.ts";
