@@ -1,18 +1,62 @@
+/// <reference types="@vitest/browser/providers/playwright" />
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
+import { browserFixtureCommands } from "./conformance/src/browser/commands.ts";
 
 // The class workbook in ../shared (read-only, never copied): its audited columns join the 2-2-2 conformance.
 const workbook = resolve(import.meta.dirname, "../shared/fixtures/excel/class-sheet-era-v1.xlsx");
 
+/** Browser test files: the same conformance suite, run in headless Chromium (see conformance/README.md). */
+const BROWSER_TESTS = "**/test/**/*.browser.test.ts";
+
+// Debian's Chromium (never a Playwright download), headless, no network side-traffic; SwiftShader gives
+// browser backends a software WebGL2 context on machines without a GPU or display (CI: 2 cores, headless).
+const CHROMIUM = process.env.NNSPEC_CHROMIUM ?? "/usr/bin/chromium";
+const CHROMIUM_FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+  "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+];
+
 export default defineConfig({
+  // Cross-origin isolation for the browser project's pages (vitest applies server.headers to its own pages too; the
+  // browser server reads them from this root level): SharedArrayBuffer for the reference CNN's activations and for
+  // threaded wasm backends. The Node project serves nothing, so this is inert there.
+  server: { headers: { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } },
   test: {
-    include: ["**/test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    pool: "forks",
     env: { NNSPEC_WORKBOOK: process.env.NNSPEC_WORKBOOK ?? (existsSync(workbook) ? workbook : "") },
-    reporters: ["default"],
+    // CI's machine-readable tally (.ci/run): `pnpm test` cannot pass --reporter through pnpm 12, which claims that flag.
+    reporters: process.env.NNSPEC_VITEST_JSON ? ["default", ["json", { outputFile: process.env.NNSPEC_VITEST_JSON }]] : ["default"],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "node",
+          include: ["**/test/**/*.test.ts"],
+          exclude: ["**/node_modules/**", "**/dist/**", BROWSER_TESTS],
+          pool: "forks",
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "browser",
+          include: [BROWSER_TESTS],
+          browser: {
+            enabled: true,
+            provider: "playwright",
+            headless: true,
+            // One page at a time: SwiftShader and the CNN are CPU-bound on a 2-core CI machine.
+            fileParallelism: false,
+            screenshotFailures: false,
+            commands: browserFixtureCommands(import.meta.dirname),
+            instances: [{ browser: "chromium", launch: { executablePath: CHROMIUM, args: CHROMIUM_FLAGS } }],
+          },
+        },
+      },
+    ],
   },
 });

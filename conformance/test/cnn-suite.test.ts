@@ -71,7 +71,7 @@ function oracleBackend(tamper: Tamper = {}): Backend {
   };
 }
 
-const fixtures = listCnnFixtures();
+const fixtures = await listCnnFixtures();
 const caseName = "batch2-seed7"; // the smaller case keeps the tampered runs quick
 const smallCase = fixtures.filter((f) => f.endsWith(`${caseName}.json`));
 

@@ -1,6 +1,6 @@
 import type { Backend, Capability } from "@nnspec/spec";
 import { net222Ops } from "./net222.ts";
-import { createCnnOps } from "./cnn/index.ts";
+import { createCnnOps, defaultThreads, IN_NODE } from "./cnn/index.ts";
 
 export const VERSION = "0.1.0";
 
@@ -17,14 +17,14 @@ export interface ReferenceOptions {
  */
 export async function createBackend(options: ReferenceOptions = {}): Promise<Backend> {
   const precision = options.precision ?? "float64";
-  const cnn = createCnnOps({ precision, ...(options.threads ? { threads: options.threads } : {}) });
+  const cnn = createCnnOps({ precision, threads: options.threads ?? (await defaultThreads()) });
   const capabilities: Capability[] = [
     "net222.forward", "net222.gradients", "net222.step", "net222.train",
     "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
   ];
   return {
     manifest: {
-      name: "reference", version: VERSION, precision, environment: "node",
+      name: "reference", version: VERSION, precision, environment: IN_NODE ? "node" : "browser",
       device: `cpu, pure TypeScript, ${precision === "float32" ? "Float32Array" : "Float64Array"}, ${cnn.threads} thread${cnn.threads > 1 ? "s" : ""}`,
       capabilities,
     },

@@ -4,7 +4,7 @@ import {
   type BlockName, type Capability, type CnnForwardResult, type CnnModel, type CnnOps, type CnnTensors, type Comparison,
   type FloatArray, type Precision, type QuantityKind,
 } from "@nnspec/spec";
-import { centralDifference, loadCnnFixture, type LoadedCnnFixture } from "@nnspec/fixtures";
+import { centralDifference, loadCnnFixture, type FixtureIO, type LoadedCnnFixture } from "@nnspec/fixtures/core";
 import { memo, outcomeOf, type Check, type CheckContext, type CheckOutcome } from "../checks.ts";
 
 /**
@@ -15,6 +15,8 @@ import { memo, outcomeOf, type Check, type CheckContext, type CheckOutcome } fro
 export interface CnnCheckOptions {
   /** When known, checks that cannot apply at this precision (finite differences need float64) are not generated. */
   readonly precision?: Precision;
+  /** Where the golden files are read from (default: the file system). */
+  readonly io?: FixtureIO;
 }
 
 /** Parameters spot-checked by central differences: one element in each kind of layer, early, middle and late. */
@@ -388,5 +390,7 @@ async function finiteDifferenceCheck(ctx: CheckContext, f: LoadedCnnFixture, bac
 
 /** Checks for every golden case; a bad golden file throws a SpecValidationError naming the file and field. */
 export async function cnnChecks(fixturePaths: readonly string[], options: CnnCheckOptions = {}): Promise<Check[]> {
-  return fixturePaths.flatMap((p) => cnnChecksFor(loadCnnFixture(p), options));
+  const out: Check[] = [];
+  for (const p of fixturePaths) out.push(...cnnChecksFor(await loadCnnFixture(p, options.io), options));
+  return out;
 }

@@ -2,7 +2,7 @@ import {
   compareValues, FORWARD_NAMES, toleranceFor, WEIGHT_NAMES,
   type Comparison, type Net222Config, type Net222Fixture, type StepRecord,
 } from "@nnspec/spec";
-import { loadNet222Fixture } from "@nnspec/fixtures";
+import { loadNet222Fixture, type FixtureIO } from "@nnspec/fixtures/core";
 import { memo, outcomeOf, type Check, type CheckContext } from "../checks.ts";
 
 const pick = (r: Record<string, number>, names: readonly string[]) => names.map((n) => r[n]!);
@@ -29,8 +29,8 @@ function compareTrajectory(ctx: CheckContext, actual: StepRecord[], expected: St
 }
 
 /** The 2-2-2 checks generated from one golden trajectory file. */
-export function net222ChecksFor(path: string): Check[] {
-  const f = loadNet222Fixture(path);
+export async function net222ChecksFor(path: string, io?: FixtureIO): Promise<Check[]> {
+  const f = await loadNet222Fixture(path, io);
   const id = `net222.lr-${f.lr}`;
   const first = f.records[0]!;
   const trainOf = (ctx: CheckContext) => memo(ctx, `${id}.train`, () => ctx.backend.net222!.train(f.config, f.lr, f.steps));
@@ -67,6 +67,9 @@ export function net222ChecksFor(path: string): Check[] {
   ];
 }
 
-export function net222Checks(paths: readonly string[]): Check[] {
-  return paths.flatMap(net222ChecksFor);
+/** `io` says where the golden files are read from (default: the file system). */
+export async function net222Checks(paths: readonly string[], io?: FixtureIO): Promise<Check[]> {
+  const out: Check[] = [];
+  for (const p of paths) out.push(...(await net222ChecksFor(p, io)));
+  return out;
 }
