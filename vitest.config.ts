@@ -42,6 +42,8 @@ export default defineConfig({
       },
       {
         extends: true,
+        // Pre-bundle the browser backends' libraries so Vite never reloads a page mid-run on a cold cache.
+        optimizeDeps: { include: ["gpu.js"] },
         test: {
           name: "browser",
           include: [BROWSER_TESTS],

@@ -9,6 +9,7 @@ import { manifestSchema, parseWith, type Backend } from "@nnspec/spec";
 export const WORKSPACE_BACKENDS: Readonly<Record<string, string>> = {
   reference: "@nnspec/backend-reference",
   "tfjs-wasm": "@nnspec/backend-tfjs-wasm",
+  gpujs: "@nnspec/backend-gpujs",
 };
 
 export class BackendLoadError extends UsageError {
@@ -68,4 +69,5 @@ export const WORKSPACE_RUNS: ReadonlyArray<{ readonly backend: string; readonly 
   { backend: "reference", options: { precision: "float64" } },
   { backend: "reference", options: { precision: "float32" } },
   { backend: "tfjs-wasm", options: {} },
+  { backend: "gpujs", options: {} },
 ];

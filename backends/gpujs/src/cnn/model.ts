@@ -1,0 +1,281 @@
+import {
+  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES,
+  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
+  type SgdStep, type Shape, type SummaryRow,
+} from "@nnspec/spec";
+import { Scope, type GpuRuntime, type Tensor } from "../runtime.ts";
+import * as K from "./kernels.ts";
+import { BatchNormRelu, Conv2d, Dropout, GlobalAvgPool, Linear, LogSoftmax, MaxPool2d, type Layer, type ParamGroup } from "./layers.ts";
+
+interface Built {
+  readonly layer: Layer;
+  /** Block name this layer's output is reported under when recording. */
+  readonly records: BlockName | null;
+}
+
+type Init = { readonly parameters: CnnTensors; readonly buffers?: CnnTensors };
+
+function tensorOf(init: Init, name: string, want: number): Float32Array {
+  const src = init.parameters[name];
+  if (!src) throw new Error(`gpujs CNN: parameters.${name} is missing`);
+  if (src.length !== want) throw new Error(`gpujs CNN: parameters.${name} has ${src.length} values, expected ${want}`);
+  return Float32Array.from(src);
+}
+
+function bufferOf(init: Init, name: string, want: number): Float32Array | null {
+  if (!init.buffers) return null;
+  const src = init.buffers[name];
+  if (!src) throw new Error(`gpujs CNN: buffers.${name} is missing`);
+  if (src.length !== want) throw new Error(`gpujs CNN: buffers.${name} has ${src.length} values, expected ${want}`);
+  return Float32Array.from(src);
+}
+
+const concat = (a: Float32Array, b: Float32Array): Float32Array => {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
+
+/** Layers from the architecture data (BatchNorm + the ReLU after it become one layer), parameters uploaded. */
+async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> {
+  let shape: Shape = [...INPUT_SHAPE];
+  const built: Built[] = [];
+  for (let li = 0; li < CNN_LAYERS.length; li++) {
+    const spec = CNN_LAYERS[li]!;
+    let layer: Layer;
+    let records: BlockName | null = null;
+    switch (spec.type) {
+      case "conv2d": {
+        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
+        const w = tensorOf(init, `${spec.name}.weight`, spec.outChannels * spec.inChannels * 9);
+        const b = tensorOf(init, `${spec.name}.bias`, spec.outChannels);
+        layer = new Conv2d(spec.name, shape, spec.outChannels, await rt.upload(w), await rt.upload(b));
+        break;
+      }
+      case "batchnorm2d": {
+        if (CNN_LAYERS[li + 1]?.type !== "relu") throw new Error(`${spec.name}: the gpujs backend fuses BatchNorm with the ReLU after it, but none follows`);
+        li++; // the ReLU is part of this layer
+        const C = spec.channels;
+        const affine = concat(tensorOf(init, `${spec.name}.weight`, C), tensorOf(init, `${spec.name}.bias`, C));
+        const rm = bufferOf(init, `${spec.name}.running_mean`, C) ?? new Float32Array(C);
+        const rv = bufferOf(init, `${spec.name}.running_var`, C) ?? new Float32Array(C).fill(1);
+        const bn = new BatchNormRelu(spec.name, shape, spec.eps, spec.momentum, await rt.upload(affine), await rt.upload(concat(rm, rv)));
+        bn.numBatchesTracked = bufferOf(init, `${spec.name}.num_batches_tracked`, 1)?.[0] ?? 0;
+        layer = bn;
+        records = spec.name.replace(/^bn/, "block") as BlockName;
+        break;
+      }
+      case "relu":
+        throw new Error("gpujs CNN: a ReLU must follow a BatchNorm layer");
+      case "maxpool2d":
+        layer = new MaxPool2d(spec.name, shape);
+        records = spec.name as BlockName;
+        break;
+      case "dropout":
+        layer = new Dropout(spec.name, shape, spec.p, spec.index);
+        // A pool output is reported after its dropout (identity when dropout is off).
+        if (CNN_LAYERS[li - 1]?.type === "maxpool2d") {
+          const last = built.pop()!;
+          built.push({ layer: last.layer, records: null });
+          records = last.records;
+        }
+        break;
+      case "gap":
+        layer = new GlobalAvgPool(shape);
+        records = "gap";
+        break;
+      case "linear":
+        layer = new Linear(spec.name, shape, spec.inFeatures, spec.outFeatures, await rt.upload(tensorOf(init, `${spec.name}.weight`, spec.outFeatures * spec.inFeatures)), await rt.upload(tensorOf(init, `${spec.name}.bias`, spec.outFeatures)));
+        records = "logits";
+        break;
+      case "logsoftmax":
+        layer = new LogSoftmax(shape);
+        records = "logProbs";
+        break;
+    }
+    built.push({ layer, records });
+    shape = layer.outShape;
+  }
+  return built;
+}
+
+export class GpujsCnnModel implements CnnModel {
+  private readonly forwardScope: Scope;
+  private readonly backwardScope: Scope;
+  private readonly groups: Map<string, { group: ParamGroup; offset: number; size: number }>;
+  private readonly bns: Map<string, BatchNormRelu>;
+  private train: { n: number; logProbs: Tensor } | null = null;
+  private haveGradients = false;
+  private disposed = false;
+
+  private constructor(private readonly rt: GpuRuntime, private readonly built: Built[]) {
+    this.forwardScope = new Scope(rt);
+    this.backwardScope = new Scope(rt);
+    this.groups = new Map(built.flatMap((b) => b.layer.groups.flatMap((g) => g.slots.map((s) => [s.name, { group: g, offset: s.offset, size: s.size }] as const))));
+    this.bns = new Map(built.flatMap((b) => (b.layer instanceof BatchNormRelu ? [[b.layer.name, b.layer] as const] : [])));
+    for (const p of CNN_PARAMS) if (!this.groups.has(p.name)) throw new Error(`gpujs CNN: the built model has no parameter "${p.name}"`);
+  }
+
+  static async create(rt: GpuRuntime, init: Init): Promise<GpujsCnnModel> {
+    return new GpujsCnnModel(rt, await buildLayers(rt, init));
+  }
+
+  private live(): void {
+    if (this.disposed) throw new Error("gpujs CNN: model used after dispose()");
+  }
+
+  private allGroups(): ParamGroup[] {
+    return [...new Set([...this.groups.values()].map((g) => g.group))];
+  }
+
+  async summary(): Promise<SummaryRow[]> {
+    this.live();
+    const rows: SummaryRow[] = [];
+    for (const { layer } of this.built) {
+      if (!layer.moduleType) continue;
+      const params = layer.groups.reduce((a, g) => a + g.size, 0);
+      rows.push({ layer: `${layer.moduleType}-${rows.length + 1}`, outputShape: [...layer.outShape], params });
+    }
+    return rows;
+  }
+
+  async forward(x: FloatArray, n: number, options: CnnForwardOptions): Promise<CnnForwardResult> {
+    this.live();
+    const perSample = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2];
+    if (!Number.isInteger(n) || n < 1) throw new Error(`gpujs CNN: batch size must be a positive integer, got ${n}`);
+    if (x.length !== n * perSample) throw new Error(`gpujs CNN: input has ${x.length} values, expected ${n}×${perSample}`);
+    // A new forward ends the previous pass: its saved activations go.
+    this.forwardScope.releaseAll();
+    this.train = null;
+    const train = options.mode === "train";
+    const dropout = train && options.dropout ? options.dropout : null;
+    const blocks: Partial<Record<BlockName, Float32Array>> = {};
+    let a = await this.rt.upload(x);
+    if (train) this.forwardScope.keep(a);
+    for (const { layer, records } of this.built) {
+      let out: Tensor;
+      if (train) {
+        out = await layer.forward(a, { rt: this.rt, scope: this.forwardScope, n, train, dropout });
+      } else {
+        // Eval keeps nothing for a backward: each layer's temporaries and its input go as soon as it is done.
+        const scope = new Scope(this.rt);
+        out = await layer.forward(a, { rt: this.rt, scope, n, train, dropout });
+        scope.releaseAllExcept(out);
+        if (out !== a) this.rt.release(a);
+      }
+      a = out;
+      if (options.record && records) blocks[records] = await this.rt.read(a, n * layer.outShape.reduce((p, q) => p * q, 1));
+    }
+    const logProbs = blocks.logProbs ?? (await this.rt.read(a, n * NUM_CLASSES));
+    if (train) this.train = { n, logProbs: a };
+    else this.rt.release(a);
+    return options.record ? { logProbs, blocks } : { logProbs };
+  }
+
+  async backward(labels: ArrayLike<number>): Promise<{ loss: number }> {
+    this.live();
+    const st = this.train;
+    if (!st) throw new Error("gpujs CNN: backward() needs a train-mode forward() just before it");
+    const { n, logProbs } = st;
+    if (labels.length !== n) throw new Error(`gpujs CNN: ${labels.length} labels for a batch of ${n}`);
+    const y = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = labels[i]!;
+      if (!Number.isInteger(v) || v < 0 || v >= NUM_CLASSES) throw new Error(`gpujs CNN: labels[${i}] = ${v} is not a class in 0..${NUM_CLASSES - 1}`);
+      y[i] = v;
+    }
+    this.backwardScope.releaseAll();
+    for (const g of this.allGroups()) g.grad = null;
+    const scope = this.backwardScope;
+    const rt = this.rt;
+    const yt = scope.keep(await rt.upload(y));
+    const dims = { N: n, K: NUM_CLASSES };
+    const lossT = scope.keep(await rt.kernel("nllLoss", K.nllLoss, 1, dims)(logProbs, yt));
+    let g: Tensor | null = scope.keep(await rt.kernel("nllLogSoftmaxGrad", K.nllLogSoftmaxGrad, n * NUM_CLASSES, dims)(logProbs, yt));
+    const pass = { rt, scope, n };
+    // The last layer is log-softmax, whose backward the NLL kernel above already did.
+    for (let l = this.built.length - 2; l >= 0; l--) g = await this.built[l]!.layer.backward(g!, pass, l > 0);
+    this.haveGradients = true;
+    return { loss: (await rt.read(lossT, 1))[0]! };
+  }
+
+  private async readGroups(pick: (g: ParamGroup) => Tensor | null, what: string): Promise<CnnTensors> {
+    const cache = new Map<ParamGroup, Float32Array>();
+    const out: CnnTensors = {};
+    for (const p of CNN_PARAMS) {
+      const { group, offset, size } = this.groups.get(p.name)!;
+      let all = cache.get(group);
+      if (!all) {
+        const t = pick(group);
+        if (!t) throw new Error(`gpujs CNN: no ${what} for ${p.name}`);
+        all = await this.rt.read(t, group.size);
+        cache.set(group, all);
+      }
+      out[p.name] = all.slice(offset, offset + size);
+    }
+    return out;
+  }
+
+  async gradients(): Promise<CnnTensors> {
+    this.live();
+    if (!this.haveGradients) throw new Error("gpujs CNN: gradients() before backward()");
+    return this.readGroups((g) => g.grad, "gradient");
+  }
+
+  async step(sgd: SgdStep): Promise<void> {
+    this.live();
+    if (!this.haveGradients) throw new Error("gpujs CNN: step() before backward()");
+    const rt = this.rt;
+    for (const g of this.allGroups()) {
+      if (!g.grad) throw new Error(`gpujs CNN: no gradient for ${g.slots[0]!.name}`);
+      const first = g.momentum === null;
+      const buf = await rt.kernel("sgdMomentum", K.sgdMomentum, g.size, {})(g.value, g.grad, g.momentum ?? g.grad, sgd.momentum, sgd.weightDecay, first ? 1 : 0);
+      const value = await rt.kernel("sgdApply", K.sgdApply, g.size, {})(g.value, buf, sgd.lr);
+      rt.release(g.momentum);
+      rt.release(g.value);
+      g.momentum = buf;
+      g.value = value;
+    }
+  }
+
+  async parameters(): Promise<CnnTensors> {
+    this.live();
+    return this.readGroups((g) => g.value, "value");
+  }
+
+  async buffers(): Promise<CnnTensors> {
+    this.live();
+    const out: CnnTensors = {};
+    const cache = new Map<string, Float32Array>();
+    for (const b of CNN_BUFFERS) {
+      const bn = this.bns.get(b.layer);
+      if (!bn) throw new Error(`gpujs CNN: the built model has no BatchNorm layer "${b.layer}"`);
+      const C = b.layer === bn.name ? bn.outShape[0]! : 0;
+      if (b.role === "num_batches_tracked") {
+        out[b.name] = Float32Array.of(bn.numBatchesTracked);
+        continue;
+      }
+      let running = cache.get(bn.name);
+      if (!running) {
+        running = await this.rt.read(bn.running, 2 * C);
+        cache.set(bn.name, running);
+      }
+      out[b.name] = b.role === "running_mean" ? running.slice(0, C) : running.slice(C, 2 * C);
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.train = null;
+    this.forwardScope.releaseAll();
+    this.backwardScope.releaseAll();
+    for (const g of this.allGroups()) {
+      this.rt.release(g.value);
+      this.rt.release(g.momentum);
+    }
+    for (const bn of this.bns.values()) this.rt.release(bn.running);
+  }
+}
