@@ -1,6 +1,5 @@
 import type { Backend, Capability } from "@nnspec/spec";
-import { cnnOps } from "./cnn/index.ts";
-import { net222Ops } from "./net222.ts";
+import { createCnnOps, net222Ops } from "@nnspec/tfjs-common";
 import { startWasm } from "./runtime.ts";
 
 export const VERSION = "0.1.0";
@@ -38,6 +37,6 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   return {
     manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities },
     net222: net222Ops,
-    cnn: cnnOps,
+    cnn: createCnnOps({ label: "tfjs-wasm", channelSum: "gemm" }),
   };
 }

@@ -1,16 +1,26 @@
 import * as tf from "@tensorflow/tfjs";
 
 /**
- * Building blocks the CNN layers share, chosen for the tfjs wasm backend's kernels (NHWC activations):
+ * Building blocks the CNN layers share, on kernels every tfjs backend has (NHWC activations); the choices were
+ * measured on the wasm backend, the slowest to get them wrong:
  * per-channel sums as xᵀ·1, a GEMM against a cached column of ones (measured at batch 128, 28×28×16: ~2 ms, vs
  * ~13 ms for the Sum kernel, which transposes the reduced axis innermost first, and ~26 ms for 1ᵀ·x, where
  * XNNPACK repacks the big operand as weights on every call), and the convolution gradients expressed as forward convolutions, because wasm has
  * no Conv2DBackpropFilter and its Conv2DBackpropInput is ~10× slower than its forward Conv2D.
  */
 
-/** Σ over all rows of x [m, c] → [1, c]; `onesCol` is [m, 1]. */
+/** Σ over all rows of x [m, c] → [1, c] as a GEMM; `onesCol` is [m, 1]. */
 export function channelSum(x2d: tf.Tensor2D, onesCol: tf.Tensor2D): tf.Tensor2D {
   return tf.reshape(tf.matMul(x2d, onesCol, true, false), [1, x2d.shape[1]]);
+}
+
+/**
+ * Σ over all rows of x [m, c] → [1, c] with the backend's Sum kernel. On WebGL that is a windowed multi-pass
+ * reduction (error ~√m ulps), where a GEMM's shader accumulates all m rows in one loop (error ~m ulps): enough,
+ * at m = 2·28·28, to move a BatchNorm output sitting 1e-6 above zero below it and flip its ReLU.
+ */
+export function channelSumByReduce(x2d: tf.Tensor2D): tf.Tensor2D {
+  return tf.sum(x2d, 0, true);
 }
 
 /** PyTorch conv weight [out, in, kh, kw] → tfjs filter [kh, kw, in, out]. */

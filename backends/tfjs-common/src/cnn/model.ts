@@ -5,7 +5,7 @@ import {
   type ParamSpec, type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
 import { buildLayers, type BnState, type ForwardContext, type Layer, type Saved } from "./layers.ts";
-import { filterFromTorch, filterToTorchFlat } from "./ops.ts";
+import { channelSum, channelSumByReduce, filterFromTorch, filterToTorchFlat } from "./ops.ts";
 
 const TOTAL = CNN_PARAMS.reduce((a, p) => a + p.size, 0);
 const SIZES = CNN_PARAMS.map((p) => p.size);
@@ -23,14 +23,26 @@ function toTorchFlat(p: ParamSpec, t: tf.Tensor): tf.Tensor1D {
   return isConvWeight(p) ? filterToTorchFlat(t as tf.Tensor4D) : tf.reshape(t, [-1]);
 }
 
-function checked(group: string, name: string, src: FloatArray | undefined, size: number): FloatArray {
-  if (!src) throw new Error(`tfjs-wasm CNN: ${group}.${name} is missing`);
-  if (src.length !== size) throw new Error(`tfjs-wasm CNN: ${group}.${name} has ${src.length} values, expected ${size}`);
+function checked(label: string, group: string, name: string, src: FloatArray | undefined, size: number): FloatArray {
+  if (!src) throw new Error(`${label} CNN: ${group}.${name} is missing`);
+  if (src.length !== size) throw new Error(`${label} CNN: ${group}.${name} has ${src.length} values, expected ${size}`);
   return src;
 }
 
+/** What differs between the tfjs backends that share this model. */
+export interface TfjsCnnOptions {
+  /** Backend name for error messages, e.g. "tfjs-webgl". */
+  readonly label: string;
+  /**
+   * How per-channel sums (BatchNorm statistics, bias gradients) are computed: "gemm" (xᵀ·1 against a cached
+   * column of ones; fast on wasm, whose Sum kernel transposes first) or "reduce" (the Sum kernel; more accurate
+   * where the GEMM accumulates sequentially, as WebGL's shaders do). See ops.ts.
+   */
+  readonly channelSum: "gemm" | "reduce";
+}
+
 /**
- * The CNN as tfjs tensors on the wasm backend. All parameters live in one flat float32 vector in PyTorch
+ * The CNN as tfjs tensors on whichever tfjs backend is active. All parameters live in one flat float32 vector in PyTorch
  * state_dict order, so the SGD update is a handful of kernels over the whole model and parameters()/gradients()
  * are one read each; layers see tfjs-layout views derived from it once per update.
  */
@@ -44,15 +56,19 @@ export class TfjsCnnModel implements CnnModel {
   private readonly onesCache = new Map<number, tf.Tensor2D>();
   private pending: { n: number; logProbs: tf.Tensor2D; saved: Saved[]; ctx: ForwardContext } | null = null;
   private disposed = false;
+  private readonly label: string;
+  private readonly sumByGemm: boolean;
 
-  constructor(init: { parameters: CnnTensors; buffers?: CnnTensors }) {
+  constructor(init: { parameters: CnnTensors; buffers?: CnnTensors }, options: TfjsCnnOptions) {
+    this.label = options.label;
+    this.sumByGemm = options.channelSum === "gemm";
     const flat = new Float32Array(TOTAL);
-    CNN_PARAMS.forEach((p, i) => flat.set(checked("parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]));
+    CNN_PARAMS.forEach((p, i) => flat.set(checked(this.label, "parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]));
     for (const l of CNN_LAYERS) {
       if (l.type !== "batchnorm2d") continue;
       const buf = (role: string, fresh: number) => {
         const spec = CNN_BUFFERS.find((b) => b.layer === l.name && b.role === role)!;
-        return init.buffers ? checked("buffers", spec.name, init.buffers[spec.name], spec.size) : new Float32Array(spec.size).fill(fresh);
+        return init.buffers ? checked(this.label, "buffers", spec.name, init.buffers[spec.name], spec.size) : new Float32Array(spec.size).fill(fresh);
       };
       this.bn.set(l.name, {
         runningMean: tf.tensor1d(Float32Array.from(buf("running_mean", 0))),
@@ -61,11 +77,11 @@ export class TfjsCnnModel implements CnnModel {
       });
     }
     this.params = tf.tensor1d(flat);
-    this.layers = buildLayers(CNN_LAYERS, INPUT_SHAPE, (name) => this.bn.get(name)!);
+    this.layers = buildLayers(CNN_LAYERS, INPUT_SHAPE, (name) => this.bn.get(name)!, this.label);
   }
 
   private live(): void {
-    if (this.disposed) throw new Error("tfjs-wasm CNN: model used after dispose()");
+    if (this.disposed) throw new Error(`${this.label} CNN: model used after dispose()`);
   }
 
   private ones(m: number): tf.Tensor2D {
@@ -91,10 +107,10 @@ export class TfjsCnnModel implements CnnModel {
     const views = this.paramViews();
     return {
       train, dropout: train && dropout ? dropout : null,
-      ones: (m) => this.ones(m),
+      channelSum: (x2d) => (this.sumByGemm ? channelSum(x2d, this.ones(x2d.shape[0])) : channelSumByReduce(x2d)),
       param: (name) => {
         const t = views.get(name);
-        if (!t) throw new Error(`tfjs-wasm CNN: no parameter ${name}`);
+        if (!t) throw new Error(`${this.label} CNN: no parameter ${name}`);
         return t;
       },
     };
@@ -121,8 +137,8 @@ export class TfjsCnnModel implements CnnModel {
 
   async forward(x: FloatArray, n: number, options: CnnForwardOptions): Promise<CnnForwardResult> {
     this.live();
-    if (!Number.isInteger(n) || n < 1) throw new Error(`tfjs-wasm CNN: batch size must be a positive integer, got ${n}`);
-    if (x.length !== n * PER_SAMPLE) throw new Error(`tfjs-wasm CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${this.label} CNN: batch size must be a positive integer, got ${n}`);
+    if (x.length !== n * PER_SAMPLE) throw new Error(`${this.label} CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
     this.releasePending();
     const train = options.mode === "train";
     const ctx = this.context(train, options.dropout);
@@ -166,15 +182,15 @@ export class TfjsCnnModel implements CnnModel {
   async backward(labels: ArrayLike<number>): Promise<{ loss: number }> {
     this.live();
     const st = this.pending;
-    if (!st) throw new Error("tfjs-wasm CNN: backward() needs a train-mode forward() just before it");
+    if (!st) throw new Error(`${this.label} CNN: backward() needs a train-mode forward() just before it`);
     const { n, logProbs } = st;
     const classes = logProbs.shape[1]!;
-    if (labels.length !== n) throw new Error(`tfjs-wasm CNN: ${labels.length} labels for a batch of ${n}`);
+    if (labels.length !== n) throw new Error(`${this.label} CNN: ${labels.length} labels for a batch of ${n}`);
     // ∂(mean NLL)/∂logProbs = −onehot/n, built in JS (n × classes floats).
     const dLogProbs = new Float32Array(n * classes);
     for (let i = 0; i < n; i++) {
       const y = labels[i]!;
-      if (!Number.isInteger(y) || y < 0 || y >= classes) throw new Error(`tfjs-wasm CNN: labels[${i}] = ${y} is not a class in 0..${classes - 1}`);
+      if (!Number.isInteger(y) || y < 0 || y >= classes) throw new Error(`${this.label} CNN: labels[${i}] = ${y} is not a class in 0..${classes - 1}`);
       dLogProbs[i * classes + y] = -1 / n;
     }
     const lp = (await logProbs.data()) as Float32Array;
@@ -192,7 +208,7 @@ export class TfjsCnnModel implements CnnModel {
       }
       return tf.concat(CNN_PARAMS.map((p) => {
         const t = byName[p.name];
-        if (!t) throw new Error(`tfjs-wasm CNN: backward produced no gradient for ${p.name}`);
+        if (!t) throw new Error(`${this.label} CNN: backward produced no gradient for ${p.name}`);
         return toTorchFlat(p, t);
       })) as tf.Tensor1D;
     });
@@ -204,7 +220,7 @@ export class TfjsCnnModel implements CnnModel {
 
   async gradients(): Promise<CnnTensors> {
     this.live();
-    if (!this.grads) throw new Error("tfjs-wasm CNN: gradients() before backward()");
+    if (!this.grads) throw new Error(`${this.label} CNN: gradients() before backward()`);
     return this.unflatten((await this.grads.data()) as Float32Array);
   }
 
@@ -212,7 +228,7 @@ export class TfjsCnnModel implements CnnModel {
   async step(sgd: SgdStep): Promise<void> {
     this.live();
     const grads = this.grads;
-    if (!grads) throw new Error("tfjs-wasm CNN: step() before backward()");
+    if (!grads) throw new Error(`${this.label} CNN: step() before backward()`);
     const { params, momentumBuf } = this;
     const next = tf.tidy(() => {
       const g = sgd.weightDecay === 0 ? grads : tf.add(grads, tf.mul(params, sgd.weightDecay));

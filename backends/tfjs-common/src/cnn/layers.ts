@@ -1,18 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BlockName, LayerSpec, Shape } from "@nnspec/spec";
 import { dropoutMaskNhwc } from "./dropout-mask.ts";
-import { channelSum, conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
+import { conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
 
 /**
  * The CNN's layers as tfjs ops on NHWC activations, each with an explicit backward (no autodiff tape: forward
- * keeps exactly what backward needs, and the conv gradients run on kernels the wasm backend has).
+ * keeps exactly what backward needs, and the conv gradients run on forward kernels every tfjs backend has,
+ * including wasm, which lacks Conv2DBackpropFilter).
  * Every function here runs inside the caller's tf.tidy.
  */
 export interface ForwardContext {
   readonly train: boolean;
   readonly dropout: { readonly seed: number; readonly step: number } | null;
-  /** A cached [m, 1] column of ones for channel sums over m = n·h·w rows. */
-  ones(m: number): tf.Tensor2D;
+  /** Σ over the rows of x [m, c] → [1, c] (per-channel sums over batch and space), the backend's way. */
+  channelSum(x2d: tf.Tensor2D): tf.Tensor2D;
   /** Parameter tensor in tfjs layout by state_dict name. */
   param(name: string): tf.Tensor;
 }
@@ -75,7 +76,7 @@ class Conv2dLayer implements Layer {
     const x = saved.x as tf.Tensor4D;
     const [n, h, w, co] = dims4(dy);
     const dW = conv2dFilterGrad(x, dy as tf.Tensor4D, this.spec.kernel);
-    const dB = tf.reshape(dySum ?? channelSum(tf.reshape(dy, [n * h * w, co]) as tf.Tensor2D, ctx.ones(n * h * w)), [co]);
+    const dB = tf.reshape(dySum ?? ctx.channelSum(tf.reshape(dy, [n * h * w, co]) as tf.Tensor2D), [co]);
     const dx = needDx ? conv2dInputGrad(dy as tf.Tensor4D, ctx.param(`${this.spec.name}.weight`) as tf.Tensor4D) : null;
     return { dx, grads: { [`${this.spec.name}.weight`]: dW, [`${this.spec.name}.bias`]: dB } };
   }
@@ -102,15 +103,14 @@ class BatchNormLayer implements Layer {
       return { y: tf.add(tf.mul(tf.sub(x, this.state.runningMean), scale), beta), saved: {} };
     }
     const m = n * h * w;
-    const ones = ctx.ones(m);
     const x2 = tf.reshape(x, [m, c]) as tf.Tensor2D;
     // Two-pass statistics with the classic correction term: the float32 GEMM sum of x leaves a mean error that
     // Σ(x − mean₁) measures and removes, so x̂ sums to ~0 as it should (conv bias gradients stay tiny).
-    const mean1 = tf.div(channelSum(x2, ones), m);
+    const mean1 = tf.div(ctx.channelSum(x2), m);
     const d = tf.sub(x2, mean1) as tf.Tensor2D;
-    const sumD = channelSum(d, ones);
+    const sumD = ctx.channelSum(d);
     const corr = tf.div(sumD, m);
-    const variance = tf.div(tf.sub(channelSum(tf.square(d), ones), tf.mul(sumD, corr)), m); // biased
+    const variance = tf.div(tf.sub(ctx.channelSum(tf.square(d)), tf.mul(sumD, corr)), m); // biased
     const mean = tf.add(mean1, corr);
     const invStd = tf.rsqrt(tf.add(variance, eps));
     // Plain broadcast kernels: the wasm FusedBatchNorm kernel measured ~2× slower than a sub and a mul.
@@ -125,18 +125,17 @@ class BatchNormLayer implements Layer {
   backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext): BackwardOut {
     const [n, h, w, c] = dims4(dy);
     const m = n * h * w;
-    const ones = ctx.ones(m);
     const gamma = ctx.param(`${this.spec.name}.weight`);
     const g = tf.reshape(dy, [m, c]) as tf.Tensor2D;
     const xhat = saved.xhat!;
-    const dBeta = channelSum(g, ones);
-    const dGamma = channelSum(tf.mul(g, xhat) as tf.Tensor2D, ones);
+    const dBeta = ctx.channelSum(g);
+    const dGamma = ctx.channelSum(tf.mul(g, xhat) as tf.Tensor2D);
     // dx = γ·σ⁻¹ · (g − mean(g) − x̂·mean(g·x̂))
     const k = tf.mul(gamma, saved.invStd!);
     const centred = tf.sub(g, tf.add(tf.mul(xhat, tf.div(dGamma, m)), tf.div(dBeta, m)));
     const dx = tf.reshape(tf.mul(centred, k), [n, h, w, c]);
     // Σdx = k·(Σg − dβ − dγ·Σx̂/m) and Σg ≡ dβ, so only the (tiny) Σx̂ term remains.
-    const dxChannelSum = tf.reshape(tf.neg(tf.mul(k, tf.mul(dGamma, tf.div(channelSum(xhat as tf.Tensor2D, ones), m)))), [c]);
+    const dxChannelSum = tf.reshape(tf.neg(tf.mul(k, tf.mul(dGamma, tf.div(ctx.channelSum(xhat as tf.Tensor2D), m)))), [c]);
     return { dx, dxChannelSum, grads: { [`${this.spec.name}.weight`]: tf.reshape(dGamma, [c]), [`${this.spec.name}.bias`]: tf.reshape(dBeta, [c]) } };
   }
 }
@@ -227,7 +226,7 @@ class LinearLayer implements Layer {
   backward(dy: tf.Tensor, saved: Saved, ctx: ForwardContext, needDx: boolean): BackwardOut {
     const weight = ctx.param(`${this.spec.name}.weight`) as tf.Tensor2D;
     const dW = tf.matMul(dy as tf.Tensor2D, saved.x as tf.Tensor2D, true, false);
-    const dB = tf.reshape(channelSum(dy as tf.Tensor2D, ctx.ones(dy.shape[0]!)), [this.spec.outFeatures]);
+    const dB = tf.reshape(ctx.channelSum(dy as tf.Tensor2D), [this.spec.outFeatures]);
     const dx = needDx ? tf.matMul(dy as tf.Tensor2D, weight) : null;
     return { dx, grads: { [`${this.spec.name}.weight`]: dW, [`${this.spec.name}.bias`]: dB } };
   }
@@ -251,7 +250,7 @@ class LogSoftmaxLayer implements Layer {
 }
 
 /** The layer list from the architecture data; BatchNorm layers get their running-state holders. */
-export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnState: (name: string) => BnState): Layer[] {
+export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnState: (name: string) => BnState, label: string): Layer[] {
   let shape: Shape = [...inputShape];
   const built: Layer[] = [];
   let lastBn = "";
@@ -259,8 +258,8 @@ export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnS
     let layer: Layer;
     switch (spec.type) {
       case "conv2d":
-        if (shape[0] !== spec.inChannels) throw new Error(`tfjs-wasm CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
-        if (spec.kernel % 2 !== 1) throw new Error(`tfjs-wasm CNN: ${spec.name} needs an odd kernel for "same" padding`);
+        if (shape[0] !== spec.inChannels) throw new Error(`${label} CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
+        if (spec.kernel % 2 !== 1) throw new Error(`${label} CNN: ${spec.name} needs an odd kernel for "same" padding`);
         layer = new Conv2dLayer(spec, shape);
         break;
       case "batchnorm2d":
@@ -291,7 +290,7 @@ export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnS
         layer.records = "gap";
         break;
       case "linear":
-        if (shape.length !== 1 || shape[0] !== spec.inFeatures) throw new Error(`tfjs-wasm CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
+        if (shape.length !== 1 || shape[0] !== spec.inFeatures) throw new Error(`${label} CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
         layer = new LinearLayer(spec);
         layer.records = "logits";
         break;
