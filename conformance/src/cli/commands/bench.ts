@@ -1,4 +1,43 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
+import pc from "picocolors";
+import { parseCliOptions } from "../../train/cli-options.ts";
+import { benchCliSchema, benchSettings, parseTargets } from "../../bench/plan.ts";
+import { benchProgress } from "../../bench/progress.ts";
+import { runBench } from "../../bench/run-bench.ts";
+import { accuracyTable, machineLine, mainTable, textTable } from "../../bench/format.ts";
+import { writeBenchOutput } from "../../bench/write-output.ts";
 
-// Placeholder: filled in by the bench work.
-export function registerBench(_program: Command): void {}
+export function registerBench(program: Command): void {
+  program
+    .command("bench")
+    .description("Every backend side by side: accuracy against the goldens and speed, each in its own process, with a PyTorch peer; writes results.json, scoreboard.md, report.html")
+    .option("--backends <list>", "comma-separated: workspace ids (reference-float64, reference-float32, tfjs-wasm, gpujs, <backend>-chromium) or package/path[@float32|@float64]; default: all")
+    .option("--quick", "small budget (tests, smoke runs): 2 repetitions, a golden subset, 256 training images", false)
+    .option("--epochs <n>", "train N epochs on all 60000 images and test on all 10000 (the full figure: --epochs 15); default 1 epoch on 2048 images")
+    .option("--limit <n>", "training images (first N of the seed-shuffled set)")
+    .option("--test-limit <n>", "test images")
+    .option("--reps <n>", "timed repetitions per speed figure")
+    .option("--seed <n>", "seed for init, data subset and order", "1")
+    .option("--out <dir>", "output folder", "out/bench")
+    .option("--timeout-s <n>", "seconds each phase of a backend may take before it is killed and reported as timed out (MNIST training: scaled by its budget relative to the default 1 epoch × 2048 images)", "900")
+    .option("--no-peer", "do not run the PyTorch peer")
+    .option("--data-dir <dir>", "MNIST folder (else $MNIST_DIR, else the download cache)")
+    .action(async (_raw: unknown, cmd: Command) => {
+      const o = parseCliOptions(benchCliSchema, cmd.opts(), "bench");
+      const targets = parseTargets(o.backends);
+      const { settings, reps, net222TargetMs } = benchSettings(o);
+      const out = resolve(o.out);
+      console.log(`nnspec bench: ${targets.map((t) => t.id).join(", ")}${o.peer ? " + PyTorch peer" : ""} — mode ${settings.mode}, timeout ${settings.timeoutSeconds} s per phase`);
+      const progress = benchProgress({ tty: Boolean(process.stdout.isTTY), entries: targets.length + (o.peer ? 1 : 0) });
+      const results = await runBench({ targets, settings, reps, net222TargetMs, peer: o.peer, progress, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
+      const files = await writeBenchOutput(out, results);
+      console.log(`\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`);
+      console.log(`\nwrote ${files.results}\n      ${files.scoreboard}\n      ${files.report}\n      ${files.charts.length} charts in ${resolve(out, "charts")}`);
+      const bad = results.entries.filter((e) => e.status === "failed" || e.status === "timed-out");
+      if (bad.length > 0) {
+        console.log(pc.red(`${bad.length} backend(s) did not finish cleanly: ${bad.map((e) => `${e.id} (${e.status} in ${e.failure?.phase})`).join(", ")}`));
+        process.exitCode = 1;
+      }
+    });
+}

@@ -1,0 +1,119 @@
+import { BENCH_CHECK_GROUPS, type BenchEntry, type BenchResults, type BenchStats } from "@nnspec/spec";
+
+/** The bench's tables as plain cells: the terminal table, the Markdown scoreboard and the HTML report share them. */
+
+export type SpeedKey = keyof BenchEntry["speed"];
+export const SPEED_FIGURES: ReadonlyArray<{ key: SpeedKey; title: string; short: string }> = [
+  { key: "net222StepsPerSecond", title: "2-2-2 training steps/s", short: "2-2-2 steps/s" },
+  { key: "trainImagesPerSecond", title: "CNN training images/s (batch 128)", short: "train img/s b128" },
+  { key: "inferImagesPerSecondBatch1", title: "CNN inference images/s (batch 1)", short: "infer img/s b1" },
+  { key: "inferImagesPerSecondBatch128", title: "CNN inference images/s (batch 128)", short: "infer img/s b128" },
+];
+
+export const GROUP_TITLES: Record<(typeof BENCH_CHECK_GROUPS)[number], string> = {
+  net222: "2-2-2 trajectories", "cnn.forward": "CNN forward", "cnn.backward": "CNN gradients", "cnn.step": "CNN SGD steps", "cnn.dropout": "CNN dropout",
+};
+
+/** 3 significant digits, no exponent below 1e6. */
+export function num(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 1e6) return v.toExponential(2);
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  return v.toPrecision(3);
+}
+
+export const peerOf = (r: BenchResults): BenchEntry | undefined => r.entries.find((e) => e.kind === "peer" && e.status !== "skipped");
+
+/** Throughput relative to the peer (1 = as fast as PyTorch); null without both figures. */
+export function ratioToPeer(r: BenchResults, e: BenchEntry, key: SpeedKey): number | null {
+  const peer = peerOf(r)?.speed[key];
+  const own = e.speed[key];
+  return peer && own && peer.median > 0 ? own.median / peer.median : null;
+}
+
+export function statsCell(s: BenchStats | null, ratio: number | null): string {
+  if (!s) return "—";
+  const range = s.reps > 1 ? ` (${num(s.min)}–${num(s.max)})` : "";
+  return `${num(s.median)}${range}${ratio !== null ? ` ×${num(ratio)}` : ""}`;
+}
+
+export function ratioCell(worst: number | null, failed: number, ran: number): string {
+  if (ran === 0) return "—";
+  if (worst === null) return failed > 0 ? "FAIL (non-finite)" : "—";
+  return `${worst.toExponential(1)}${worst > 1 ? " FAIL" : ""}`;
+}
+
+export const mib = (bytes: number | null) => (bytes === null ? "—" : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
+export const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
+
+export function statusCell(e: BenchEntry): string {
+  if (e.status === "ok") return "ok";
+  return `${e.status}${e.failure ? ` (${e.failure.phase})` : ""}`;
+}
+
+export function conformanceCell(e: BenchEntry): string {
+  const c = e.conformance;
+  if (!c) return e.kind === "peer" ? "peer" : "—";
+  const ni = c.notImplemented > 0 ? `, ${c.notImplemented} n/i` : "";
+  return `${c.passed}/${c.checks}${c.failed ? `, ${c.failed} FAIL` : ""}${ni}`;
+}
+
+export function accuracyCell(e: BenchEntry): string {
+  const t = e.training;
+  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : "—";
+}
+
+/** The main table: one row per entry. */
+export function mainTable(r: BenchResults): { header: string[]; rows: string[][] } {
+  const header = ["backend", "precision", "status", "checks passed", "worst err/tol", ...SPEED_FIGURES.map((f) => f.short), "first result", "peak RSS", "MNIST test acc"];
+  const rows = r.entries.map((e) => [
+    e.kind === "peer" ? `${e.id} (peer)` : e.id,
+    e.precision || "—",
+    statusCell(e),
+    conformanceCell(e),
+    e.conformance ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed) : "—",
+    ...SPEED_FIGURES.map((f) => statsCell(e.speed[f.key], e.kind === "peer" ? null : ratioToPeer(r, e, f.key))),
+    secs(e.startup?.firstResultMs),
+    mib(e.peakRssBytes),
+    accuracyCell(e),
+  ]);
+  return { header, rows };
+}
+
+/** Worst error / tolerance per check group (the accuracy half of the scoreboard). */
+export function accuracyTable(r: BenchResults): { header: string[]; rows: string[][] } {
+  const withChecks = r.entries.filter((e) => e.conformance);
+  const header = ["backend", ...BENCH_CHECK_GROUPS.map((g) => GROUP_TITLES[g])];
+  const rows = withChecks.map((e) => [e.id, ...BENCH_CHECK_GROUPS.map((g) => {
+    const x = e.conformance!.groups.find((y) => y.group === g);
+    if (!x) return "—";
+    if (x.passed + x.failed === 0) return x.notImplemented ? "n/i" : "—";
+    return ratioCell(x.worstRatio, x.failed, x.passed + x.failed);
+  })]);
+  return { header, rows };
+}
+
+/** Plain-text table with padded columns (terminal). */
+export function textTable(t: { header: string[]; rows: string[][] }): string {
+  const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(t.header), widths.map((w) => "─".repeat(w)).join("  "), ...t.rows.map(line)].join("\n");
+}
+
+export function markdownTable(t: { header: string[]; rows: string[][] }): string {
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  return [`| ${t.header.map(esc).join(" | ")} |`, `|${t.header.map(() => "---").join("|")}|`, ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
+}
+
+export function machineLine(r: BenchResults): string {
+  const m = r.machine;
+  return `${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM, Node ${m.node}, ${m.platform}/${m.arch}, load ${m.loadAverage.toFixed(2)} at start; ${r.startedAt.slice(0, 10)}`;
+}
+
+export function settingsLine(r: BenchResults): string {
+  const s = r.settings;
+  const data = s.limit === null ? "all 60000 training images" : `${s.limit} training images`;
+  const test = s.testLimit === null ? "all 10000 test images" : `${s.testLimit} test images`;
+  return `mode ${s.mode}: MNIST ${s.epochs} epoch(s) on ${data}, evaluated on ${test}; batch ${s.batchSize}, OneCycle max lr ${s.maxLr}, seed ${s.seed}; ` +
+    `speeds are medians of ${s.reps} timed repetitions (batch-1 inference: ${Math.max(10, 4 * s.reps)}; min–max in brackets) after warm-up; ×N = throughput relative to the PyTorch peer.`;
+}

@@ -1,0 +1,163 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  benchResultsSchema, CLASS_CONFIG, initParameters, type BenchEntry, type BenchMachine, type BenchResults, type BenchSettings,
+} from "@nnspec/spec";
+import { listCnnFixtures, listNet222Fixtures } from "@nnspec/fixtures";
+import { locateMnist } from "../data/mnist.ts";
+import { trainingSubset } from "../train/train-cnn.ts";
+import { BENCH_PHASES, NET222_BENCH_LR, type BenchJob, type PeerData } from "./protocol.ts";
+import { runWorker, type WorkerOutcome } from "./spawn-worker.ts";
+import type { BenchProgress } from "./progress.ts";
+import { REPO_ROOT, type BenchTarget } from "./plan.ts";
+import { runBrowserTarget } from "./browser.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const WORKER_ENTRY = join(HERE, "worker-main.mjs");
+export const PEER_SCRIPT = resolve(HERE, "../../bench-peer/peer.py");
+export const PYTHON = process.env.NNSPEC_PYTHON ?? "/usr/bin/python3";
+const MNIST_TRAIN_COUNT = 60_000;
+
+export interface BenchRunOptions {
+  readonly targets: readonly BenchTarget[];
+  readonly settings: BenchSettings;
+  readonly reps: BenchJob["reps"];
+  readonly net222TargetMs: number;
+  /** Run the PyTorch peer when torch imports. */
+  readonly peer: boolean;
+  readonly dataDir?: string;
+  readonly progress: BenchProgress;
+}
+
+export function machine(): BenchMachine {
+  const c = cpus();
+  return {
+    cpuModel: c[0]?.model.trim() ?? "unknown", cores: Math.max(1, c.length), totalMemoryBytes: totalmem(),
+    node: process.version, platform: process.platform, arch: process.arch, loadAverage: loadavg()[0] ?? 0,
+  };
+}
+
+/** Whether PyTorch is importable by the peer's interpreter, and its version; otherwise why not. */
+export function probeTorch(): { available: boolean; version: string | null; reason: string | null } {
+  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8", timeout: 120_000 });
+  if (r.error) return { available: false, version: null, reason: `${PYTHON} cannot run: ${r.error.message}` };
+  if (r.status !== 0) return { available: false, version: null, reason: `${PYTHON} -c "import torch" failed: ${(r.stderr || "").trim().split("\n").at(-1) ?? ""}` };
+  return { available: true, version: r.stdout.trim(), reason: null };
+}
+
+/** --quick checks one 2-2-2 trajectory and the smallest CNN case; other modes every committed golden. */
+async function fixturesFor(settings: BenchSettings): Promise<string[]> {
+  if (settings.mode !== "quick") return [];
+  const net = await listNet222Fixtures();
+  const cnn = (await listCnnFixtures()).filter((f) => /batch2/.test(f));
+  return [net[0]!, ...(cnn.length ? cnn : (await listCnnFixtures()).slice(0, 1))];
+}
+
+async function mnistDirFor(dataDir: string | undefined, progress: BenchProgress): Promise<string | null> {
+  try {
+    return await locateMnist({ ...(dataDir ? { dataDir } : {}), log: (l) => progress.note(l) });
+  } catch (err) {
+    progress.note(`MNIST unavailable, the training phase is skipped: ${(err as Error).message.split("\n")[0]}`);
+    return null;
+  }
+}
+
+/**
+ * --timeout-s is sized for the default budget (1 epoch on 2048 images); MNIST training gets it scaled by how much
+ * more training the run asks for, so `--epochs 15` on all 60000 images is not cut off by a limit meant for minutes.
+ */
+export function trainingTimeout(s: BenchSettings): number {
+  const images = s.epochs * (s.limit ?? MNIST_TRAIN_COUNT);
+  return s.timeoutSeconds * Math.max(1, images / 2048);
+}
+
+/** A worker's outcome → a results row; phases it never reached are "skipped". */
+export function entryOf(target: { id: string; kind: BenchEntry["kind"]; specifier: string; options: Record<string, unknown> }, spawnedAt: number, o: WorkerOutcome): BenchEntry {
+  const phases = [...o.phases];
+  for (const name of BENCH_PHASES) {
+    if (!phases.some((p) => p.name === name)) phases.push({ name, status: "skipped", seconds: 0, detail: o.failure ? `not reached (${o.failure.timedOut ? "timed out" : "failed"} in ${o.failure.phase})` : "not reached" });
+  }
+  phases.sort((a, b) => BENCH_PHASES.indexOf(a.name as never) - BENCH_PHASES.indexOf(b.name as never));
+  const failedPhase = phases.find((p) => p.status === "failed" || p.status === "timed-out");
+  const status: BenchEntry["status"] = o.failure?.timedOut ? "timed-out" : failedPhase ? "failed" : "ok";
+  const failure = o.failure
+    ? { phase: o.failure.phase, message: o.failure.message }
+    : failedPhase ? { phase: failedPhase.name, message: failedPhase.detail ?? "failed" } : null;
+  const s = o.patch.startup;
+  const m = o.patch.manifest ?? null;
+  return {
+    id: target.id, kind: target.kind, specifier: target.specifier, options: target.options, manifest: m,
+    device: o.patch.device ?? m?.device ?? "", precision: o.patch.precision ?? m?.precision ?? "",
+    status, failure, phases,
+    startup: s ? { processMs: s.processAt - spawnedAt, backendLoadMs: s.backendLoadMs, firstResultMs: s.firstResultAt - spawnedAt } : null,
+    conformance: o.patch.conformance ?? null,
+    speed: {
+      net222StepsPerSecond: o.patch.speed.net222StepsPerSecond ?? null, trainImagesPerSecond: o.patch.speed.trainImagesPerSecond ?? null,
+      inferImagesPerSecondBatch1: o.patch.speed.inferImagesPerSecondBatch1 ?? null, inferImagesPerSecondBatch128: o.patch.speed.inferImagesPerSecondBatch128 ?? null,
+    },
+    training: o.patch.training ?? null, peakRssBytes: o.rssBytes, wallSeconds: o.wallSeconds, notes: o.notes,
+  };
+}
+
+/** Run every target in its own process, then the PyTorch peer; returns the validated results. */
+export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
+  const startedAt = new Date().toISOString();
+  const mach = machine();
+  const work = mkdtempSync(join(tmpdir(), "nnspec-bench-"));
+  try {
+    const fixtures = await fixturesFor(o.settings);
+    // Only Node workers and the peer train on MNIST: a browser-only bench never looks for (or downloads) it.
+    const needsMnist = o.peer || o.targets.some((t) => t.kind === "backend");
+    const mnistDir = needsMnist ? await mnistDirFor(o.dataDir, o.progress) : null;
+    const torch = o.peer ? probeTorch() : { available: false, version: null, reason: "not requested (--no-peer)" };
+    if (o.peer && !torch.available) o.progress.note(`PyTorch peer skipped: ${torch.reason}`);
+    const total = o.targets.length + (torch.available ? 1 : 0);
+    const entries: BenchEntry[] = [];
+
+    const runOne = async (t: { id: string; kind: BenchEntry["kind"]; specifier: string; options: Record<string, unknown> }, command: string, script: string, peerDataFile: string | null) => {
+      o.progress.entryStart(t.id, entries.length, total);
+      const spawnedAt = Date.now();
+      const job: BenchJob = {
+        id: t.id, specifier: t.specifier, options: t.options, settings: o.settings, fixtures, mnistDir, peerDataFile, spawnedAt,
+        reps: o.reps, net222TargetMs: o.net222TargetMs,
+      };
+      const jobFile = join(work, `${entries.length}.job.json`);
+      writeFileSync(jobFile, JSON.stringify(job));
+      const outcome = await runWorker({ command, args: [script, jobFile], timeoutSeconds: o.settings.timeoutSeconds, phaseTimeouts: { "mnist-train": trainingTimeout(o.settings) }, spawnedAt }, {
+        onPhase: (p) => o.progress.phase(t.id, p),
+        onPhaseEnd: (p, status, seconds, detail) => o.progress.phaseEnd(t.id, p, status, seconds, detail),
+        onProgress: (text) => o.progress.detail(t.id, text),
+      });
+      entries.push(entryOf(t, spawnedAt, outcome));
+    };
+
+    for (const t of o.targets) {
+      if (t.kind === "browser") {
+        o.progress.entryStart(t.id, entries.length, total);
+        entries.push(await runBrowserTarget({ id: t.id, testFile: t.specifier }, { repoRoot: REPO_ROOT, work, timeoutSeconds: o.settings.timeoutSeconds, progress: o.progress }));
+      } else {
+        await runOne(t, process.execPath, WORKER_ENTRY, null);
+      }
+    }
+    if (torch.available) {
+      const peerData: PeerData = {
+        subset: Array.from(trainingSubset(MNIST_TRAIN_COUNT, o.settings.seed, o.settings.limit)),
+        parameters: Object.fromEntries(Object.entries(initParameters(o.settings.seed)).map(([k, v]) => [k, Array.from(v)])),
+        net222: { config: { ...CLASS_CONFIG }, lr: NET222_BENCH_LR },
+      };
+      const peerDataFile = join(work, "peer-data.json");
+      writeFileSync(peerDataFile, JSON.stringify(peerData));
+      await runOne({ id: "pytorch", kind: "peer", specifier: "torch", options: { threads: 2, dtype: "float32" } }, PYTHON, PEER_SCRIPT, peerDataFile);
+    }
+    o.progress.stop();
+    return benchResultsSchema.parse({
+      kind: "nnspec.bench", formatVersion: 1, startedAt, finishedAt: new Date().toISOString(), machine: mach, settings: o.settings,
+      peer: torch, entries,
+    } satisfies BenchResults);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
