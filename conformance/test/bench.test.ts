@@ -33,7 +33,8 @@ describe("bench statistics", () => {
     const n = await calibrate(4, 100_000, 20, spin);
     // It stops at the first size whose run reached the target, growing the size on every try before.
     expect(runs.at(-1)).toMatchObject({ n });
-    expect(runs.at(-1)!.ms).toBeGreaterThanOrEqual(20);
+    // calibrate times each call from outside; the spin's own clock reads up to a timer tick less.
+    expect(runs.at(-1)!.ms).toBeGreaterThanOrEqual(19);
     expect(runs.slice(0, -1).every((r, i) => r.ms < 20 && r.n < runs[i + 1]!.n)).toBe(true);
     expect(await calibrate(4, 16, 1e9, spin)).toBe(16); // capped
   });

@@ -44,8 +44,11 @@ export class ConvPool {
 
   /** Starts the worker and waits for its answer to a ping. */
   static async start(): Promise<ConvPool> {
+    // This module runs as .ts in the workspace (tsx/vitest) and as compiled .js from dist/: the worker entry is
+    // the sibling with the same extension, and worker-boot.mjs only brings in tsx for a .ts entry.
+    const ext = new URL(import.meta.url).pathname.endsWith(".ts") ? ".ts" : ".js"; // tsx may append a ?query
     const worker = new Worker(new URL("./worker-boot.mjs", import.meta.url), {
-      workerData: { entry: new URL("./conv-worker.ts", import.meta.url).href },
+      workerData: { entry: new URL(`./conv-worker${ext}`, import.meta.url).href },
     });
     const pool = new ConvPool(worker);
     await pool.run({ op: "ping" });
