@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadBackend } from "./load-backend.ts";
 import { runChecks } from "./runner.ts";
-import { buildReport, formatResultLine, formatSummary, type ConformanceReport } from "./report.ts";
+import { buildReport, formatResultLine, formatReportSummary, type ConformanceReport } from "./report.ts";
 import { collectChecks, type SuiteOptions } from "./suite.ts";
 
 export interface ConformanceRunOptions extends SuiteOptions {
@@ -21,7 +21,7 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
     log(`conformance: ${backend.manifest.name} (${backend.manifest.precision}, ${backend.manifest.environment}) — ${checks.length} checks`);
     const results = await runChecks(backend, checks, { onResult: (r, i, n) => log(`[${String(i + 1).padStart(String(n).length)}/${n}] ${formatResultLine(r)}`) });
     const report = buildReport(backend.manifest, results);
-    log(formatSummary(report));
+    log(formatReportSummary(report));
     if (o.reportPath) writeJsonAtomic(o.reportPath, report);
     return report;
   } finally {

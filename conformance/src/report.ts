@@ -33,7 +33,7 @@ export function formatResultLine(r: CheckResult): string {
   return r.status === "fail" || r.status === "error" ? `${line}\n${pc.red(`      ${r.detail.split("\n").slice(0, 6).join("\n      ")}`)}` : line;
 }
 
-export function formatSummary(report: ConformanceReport): string {
+export function formatReportSummary(report: ConformanceReport): string {
   const m = report.manifest;
   const s = report.summary;
   const worst = Math.max(0, ...report.results.filter((r) => r.status === "pass").map((r) => r.worstRatio ?? 0));
