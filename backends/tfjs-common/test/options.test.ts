@@ -31,6 +31,21 @@ describe("@nnspec/tfjs-common options", () => {
     }
   });
 
+  it("gives bit-identical results with BatchNorm's affine (+ ReLU) as a fused GEMM", async () => {
+    const plain = await oneStep(createCnnOps({ label: "t-plain", channelSum: "gemm" }));
+    const fused = await oneStep(createCnnOps({ label: "t-fused", channelSum: "gemm", affineByGemm: true }));
+    expect(fused.loss).toBe(plain.loss);
+    for (const [name, g] of Object.entries(plain.grads)) expect(Array.from(fused.grads[name]!), name).toEqual(Array.from(g));
+    // Eval mode uses the same path with the running statistics.
+    const evalOut = async (affineByGemm: boolean) => {
+      const model = await createCnnOps({ label: "t-eval", channelSum: "gemm", affineByGemm }).create({ parameters: initParameters(3) });
+      const { logProbs } = await model.forward(x, N, { mode: "eval" });
+      await model.dispose();
+      return Array.from(logProbs);
+    };
+    expect(await evalOut(true)).toEqual(await evalOut(false));
+  });
+
   it("names the backend it serves in its errors", async () => {
     const model = await createCnnOps({ label: "tfjs-test", channelSum: "reduce" }).create({ parameters: initParameters(1) });
     await expect(model.backward(labels)).rejects.toThrow(/^tfjs-test CNN: backward\(\) needs a train-mode forward/);

@@ -39,6 +39,8 @@ export interface TfjsCnnOptions {
    * where the GEMM accumulates sequentially, as WebGL's shaders do). See ops.ts.
    */
   readonly channelSum: "gemm" | "reduce";
+  /** BatchNorm affine + ReLU as one fused GEMM (bit-identical, fewer kernels; see layers.ts). Default false. */
+  readonly affineByGemm?: boolean;
 }
 
 /**
@@ -58,10 +60,12 @@ export class TfjsCnnModel implements CnnModel {
   private disposed = false;
   private readonly label: string;
   private readonly sumByGemm: boolean;
+  private readonly affineByGemm: boolean;
 
   constructor(init: { parameters: CnnTensors; buffers?: CnnTensors }, options: TfjsCnnOptions) {
     this.label = options.label;
     this.sumByGemm = options.channelSum === "gemm";
+    this.affineByGemm = options.affineByGemm === true;
     const flat = new Float32Array(TOTAL);
     CNN_PARAMS.forEach((p, i) => flat.set(checked(this.label, "parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]));
     for (const l of CNN_LAYERS) {
@@ -106,7 +110,7 @@ export class TfjsCnnModel implements CnnModel {
   private context(train: boolean, dropout: CnnForwardOptions["dropout"]): ForwardContext {
     const views = this.paramViews();
     return {
-      train, dropout: train && dropout ? dropout : null,
+      train, dropout: train && dropout ? dropout : null, affineByGemm: this.affineByGemm,
       channelSum: (x2d) => (this.sumByGemm ? channelSum(x2d, this.ones(x2d.shape[0])) : channelSumByReduce(x2d)),
       param: (name) => {
         const t = views.get(name);
@@ -145,7 +149,9 @@ export class TfjsCnnModel implements CnnModel {
     const record = options.record === true;
     const [c, h, w] = INPUT_SHAPE;
     const out = tf.tidy(() => {
-      let a: tf.Tensor = tf.transpose(tf.tensor4d(x instanceof Float32Array ? x : Float32Array.from(x), [n, c, h, w]), [0, 2, 3, 1]);
+      const nchw = tf.tensor4d(x instanceof Float32Array ? x : Float32Array.from(x), [n, c, h, w]);
+      // NCHW → NHWC; with one channel the memory order is already NHWC, so a reshape (no copy) does.
+      let a: tf.Tensor = c === 1 ? tf.reshape(nchw, [n, h, w, c]) : tf.transpose(nchw, [0, 2, 3, 1]);
       const saved: Saved[] = [];
       const blocks: Array<[BlockName, tf.Tensor]> = [];
       for (const layer of this.layers) {
