@@ -52,7 +52,7 @@ describe("bench plan", () => {
   it("picks the budget by mode: quick, default, full (--epochs)", () => {
     const base = { quick: false, seed: 1, out: "x", timeoutS: 60, peer: true };
     expect(benchSettings({ ...base, quick: true }).settings).toMatchObject({ mode: "quick", limit: 256, epochs: 1 });
-    expect(benchSettings(base).settings).toMatchObject({ mode: "default", limit: 2048, testLimit: 1000 });
+    expect(benchSettings(base).settings).toMatchObject({ mode: "default", limit: 8192, testLimit: 1000 });
     expect(benchSettings({ ...base, epochs: 15 }).settings).toMatchObject({ mode: "full", epochs: 15, limit: null, testLimit: null });
   });
 });

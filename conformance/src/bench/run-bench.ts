@@ -66,12 +66,12 @@ async function mnistDirFor(dataDir: string | undefined, progress: BenchProgress)
 }
 
 /**
- * --timeout-s is sized for the default budget (1 epoch on 2048 images); MNIST training gets it scaled by how much
+ * --timeout-s is sized for the default budget (1 epoch on 8192 images); MNIST training gets it scaled by how much
  * more training the run asks for, so `--epochs 15` on all 60000 images is not cut off by a limit meant for minutes.
  */
 export function trainingTimeout(s: BenchSettings): number {
   const images = s.epochs * (s.limit ?? MNIST_TRAIN_COUNT);
-  return s.timeoutSeconds * Math.max(1, images / 2048);
+  return s.timeoutSeconds * Math.max(1, images / 8192);
 }
 
 /** A worker's outcome → a results row; phases it never reached are "skipped". */
