@@ -1,24 +1,14 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackendLoadError, loadBackend } from "@nnspec/conformance";
+import { ROOT, runCli } from "./helpers/run-cli.ts";
 
 /** Backends from outside the workspace: package folders, ESM-only "exports", TypeScript entries, npm names. */
-const ROOT = resolve(import.meta.dirname, "../..");
 const MANIFEST = (name: string) => `{ name: "${name}", version: "1", precision: "float64", environment: "node", device: "js", capabilities: [] }`;
 
-function cli(args: string[], cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [join(ROOT, "conformance/bin/nnspec.js"), ...args], { cwd, env: { ...process.env, NNSPEC_WORKBOOK: "", NO_COLOR: "1" } });
-    let stdout = "", stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-    child.on("error", fail);
-    child.on("close", (status) => done({ status, stdout, stderr }));
-  });
-}
+const cli = (args: string[], cwd: string) => runCli(args, cwd);
 
 function writePackage(dir: string, pkg: Record<string, unknown>, files: Record<string, string>): string {
   mkdirSync(dir, { recursive: true });

@@ -1,24 +1,14 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CAPABILITIES, manifestSchema } from "@nnspec/spec";
 import { collectChecks, loadBackend, runChecks, tally } from "@nnspec/conformance";
 import { manifestNameOf, packageNameSchema, scaffoldBackend } from "../src/cli/commands/new-backend.ts";
+import { ROOT, runCli } from "./helpers/run-cli.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
 
-function cli(args: string[], cwd = ROOT): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [join(ROOT, "conformance/bin/nnspec.js"), ...args], { cwd, env: { ...process.env, NNSPEC_WORKBOOK: "", NO_COLOR: "1" } });
-    let stdout = "", stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-    child.on("error", fail);
-    child.on("close", (status) => done({ status, stdout, stderr }));
-  });
-}
+const cli = (args: string[], cwd = ROOT) => runCli(args, cwd);
 
 describe("nnspec new-backend: names", () => {
   it.each(["demo", "nnspec-backend-x", "@me/nnspec-backend-mine", "a.b_c~d"])("accepts the npm name %s", (n) => {
