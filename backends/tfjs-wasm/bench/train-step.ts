@@ -1,7 +1,7 @@
 /**
  * Training throughput of the tfjs-wasm CNN: forward (with dropout) + backward + SGD step at batch 128 on random
  * data; median over the timed reps after two warm-up steps.
- * Usage: pnpm exec tsx backends/tfjs-wasm/bench/train-step.ts [--reps 7] [--batch 128] [--profile]
+ * Usage: pnpm exec tsx backends/tfjs-wasm/bench/train-step.ts [--reps 7] [--batch 128] [--threads N] [--profile]
  *   --profile also prints the kernels of one step by total time (tf.profile; wasm kernel times are wall time).
  */
 import { parseArgs } from "node:util";
@@ -14,12 +14,13 @@ const { values } = parseArgs({
     reps: { type: "string", default: "7" },
     batch: { type: "string", default: String(TRAIN_BATCH_SIZE) },
     profile: { type: "boolean", default: false },
+    threads: { type: "string" },
   },
 });
 const reps = Number(values.reps), n = Number(values.batch);
 if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(n) || n < 1) throw new Error("--reps and --batch must be positive integers");
 
-const backend = await createBackend();
+const backend = await createBackend(values.threads !== undefined ? { threads: Number(values.threads) } : {});
 const model = await backend.cnn!.create({ parameters: initParameters(1) });
 const rand = mulberry32(7);
 const x = Float32Array.from({ length: n * 784 }, () => rand() * 2 - 0.5);

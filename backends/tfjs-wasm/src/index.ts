@@ -8,7 +8,7 @@ export { WasmBinaryNotFoundError, defaultWasmDir } from "./runtime.ts";
 export interface TfjsWasmOptions {
   /** Folder with the tfjs-backend-wasm*.wasm binaries (default: the installed package's dist/). */
   readonly wasmDir?: string;
-  /** XNNPACK threads, where tfjs enables wasm threads (not in Node as of 4.22). */
+  /** XNNPACK threads (default: the machine's cores, at most 8; 1 = tfjs's own single-threaded start). */
   readonly threads?: number;
 }
 
@@ -19,8 +19,8 @@ function parseOptions(options: Record<string, unknown>): TfjsWasmOptions {
   // Callers generic over backends may ask for a precision; tfjs wasm computes in float32 only.
   if (precision !== undefined && precision !== "float32") throw new Error(`tfjs-wasm backend: precision ${String(precision)} is not available (float32 only)`);
   if (wasmDir !== undefined && typeof wasmDir !== "string") throw new Error(`tfjs-wasm backend: option wasmDir must be a string, got ${typeof wasmDir}`);
-  if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1))
-    throw new Error(`tfjs-wasm backend: option threads must be a positive integer, got ${String(threads)}`);
+  if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1 && threads <= 8))
+    throw new Error(`tfjs-wasm backend: option threads must be an integer from 1 to 8, got ${String(threads)}`);
   return { ...(wasmDir !== undefined ? { wasmDir } : {}), ...(threads !== undefined ? { threads } : {}) };
 }
 

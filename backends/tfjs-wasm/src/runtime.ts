@@ -2,7 +2,9 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { getThreadsCount, setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { availableParallelism } from "node:os";
+import { startThreadedWasm } from "./threaded-node.ts";
 import { registerConv2dFilterGrad } from "./conv-filter-grad-kernel.ts";
 
 /**
@@ -13,7 +15,7 @@ import { registerConv2dFilterGrad } from "./conv-filter-grad-kernel.ts";
 export interface WasmRuntimeOptions {
   /** Folder holding tfjs-backend-wasm*.wasm; default: the installed package's dist/. */
   readonly wasmDir?: string;
-  /** XNNPACK thread-pool size; only takes effect where tfjs enables wasm threads (it does not in Node). */
+  /** XNNPACK thread-pool size (default: the machine's cores, at most 8); 1 = tfjs's single-threaded SIMD build. */
   readonly threads?: number;
 }
 
@@ -61,16 +63,21 @@ export async function startWasm(options: WasmRuntimeOptions = {}): Promise<WasmR
     return started.runtime;
   }
   const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true;
-  const threaded = (await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")) === true;
+  // Threads by default on every core; tfjs itself would run one (see threaded-node.ts).
+  const wanted = options.threads ?? Math.min(8, availableParallelism());
+  const threaded = simd && wanted > 1 && typeof SharedArrayBuffer === "function";
   const binary = join(wasmDir, binaryName(simd, threaded));
   if (!existsSync(binary))
     throw new WasmBinaryNotFoundError(`tfjs wasm backend: WebAssembly binary not found: looked for ${binary} (SIMD ${simd ? "on" : "off"}); pass wasmDir pointing at @tensorflow/tfjs-backend-wasm/dist`);
-  setWasmPaths(wasmDir.endsWith("/") ? wasmDir : `${wasmDir}/`);
-  if (threaded && options.threads !== undefined) setThreadsCount(options.threads);
-  const ok = await tf.setBackend("wasm");
-  if (!ok || tf.getBackend() !== "wasm") throw new Error(`tfjs wasm backend failed to initialise from ${binary}`);
+  let threads = 1;
+  if (threaded) {
+    threads = (await startThreadedWasm(wasmDir, wanted)).threads;
+  } else {
+    setWasmPaths(wasmDir.endsWith("/") ? wasmDir : `${wasmDir}/`);
+    const ok = await tf.setBackend("wasm");
+    if (!ok || tf.getBackend() !== "wasm") throw new Error(`tfjs wasm backend failed to initialise from ${binary}`);
+  }
   registerConv2dFilterGrad();
-  const threads = threaded ? getThreadsCount() : 1;
   const runtime: WasmRuntime = {
     simd, threads, binary,
     device: `tfjs ${tf.version.tfjs} wasm (${binaryName(simd, threaded)}), SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`,
