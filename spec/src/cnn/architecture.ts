@@ -6,6 +6,10 @@ export type LayerSpec =
   | { readonly type: "conv2d"; readonly name: string; readonly inChannels: number; readonly outChannels: number; readonly kernel: 3; readonly padding: 1 }
   | { readonly type: "batchnorm2d"; readonly name: string; readonly channels: number; readonly eps: number; readonly momentum: number }
   | { readonly type: "relu" }
+  /**
+   * size×size windows, stride size, no padding. Backward: each window's gradient goes to one position, the FIRST
+   * maximum in row-major window order (ties route to the first maximum, as PyTorch does).
+   */
   | { readonly type: "maxpool2d"; readonly name: string; readonly size: 2 }
   | { readonly type: "dropout"; readonly name: string; readonly p: number; readonly index: number }
   | { readonly type: "gap" }

@@ -29,7 +29,10 @@ export interface CnnModel {
   summary(): Promise<SummaryRow[]>;
   /** x: [n, 1, 28, 28] already normalised ((x/255 − 0.1307)/0.3081). */
   forward(x: FloatArray, n: number, options: CnnForwardOptions): Promise<CnnForwardResult>;
-  /** Mean NLL of the last train-mode forward against `labels`; computes and keeps all parameter gradients. */
+  /**
+   * Mean NLL of the last train-mode forward against `labels`; computes and keeps all parameter gradients.
+   * Max-pool ties route the gradient to the first maximum in row-major window order, as PyTorch does (architecture.ts).
+   */
   backward(labels: ArrayLike<number>): Promise<{ loss: number }>;
   /** Gradients from the last backward, keyed by parameter name. */
   gradients(): Promise<CnnTensors>;

@@ -52,7 +52,24 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor
   return tf.conv2d(dy, rotated, 1, "same");
 }
 
-/** ∂L/∂input of a max pool (routes dy to the arg-max of each window), on the backend's MaxPoolGrad kernel. */
+/**
+ * ∂L/∂input of a size×size, stride-size max pool: each window's dy goes to its FIRST maximum in row-major window
+ * order, as PyTorch does (the spec's tie rule). tfjs's MaxPoolGrad kernels send tied maxima's dy elsewhere, so the
+ * kernel gets a tie-free stand-in for the input: score = rank·(s²+1) where the input equals its window's max and
+ * rank otherwise, rank = s²−k at row-major window position k; the score's unique window maximum is the input's
+ * first maximum. Windows are a free reshape of NHWC: [n·H/s, s, W/s, s, C]. Built from arithmetic only: wasm's
+ * comparison kernels (Equal, GreaterEqual) have no fast broadcasting path (~20× slower here).
+ */
 export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D, size: number): tf.Tensor4D {
-  return tf.engine().runKernel(tf.MaxPoolGrad, { dy, input, output }, { filterSize: size, strides: size, pad: "valid" }) as tf.Tensor4D;
+  const [n, h, w, c] = input.shape;
+  if (h % size !== 0 || w % size !== 0) throw new Error(`maxPoolGrad: input ${h}×${w} is not a multiple of the window ${size}`);
+  return tf.tidy(() => {
+    const rows = n * (h / size), cols = w / size, k = size * size;
+    // max − x is exactly 0 at the window's maxima and > 0 elsewhere; step(·, alpha) maps those to alpha and 1.
+    const belowMax = tf.sub(tf.reshape(output, [rows, 1, cols, 1, c]), tf.reshape(input, [rows, size, cols, size, c]));
+    const rank = tf.tensor(Array.from({ length: k }, (_, i) => k - i), [1, size, 1, size, 1], "float32");
+    const score = tf.reshape(tf.mul(tf.step(belowMax, k + 1), rank), [n, h, w, c]) as tf.Tensor4D;
+    const best = tf.maxPool(score, size, size, "valid");
+    return tf.engine().runKernel(tf.MaxPoolGrad, { dy, input: score, output: best }, { filterSize: size, strides: size, pad: "valid" }) as tf.Tensor4D;
+  });
 }
