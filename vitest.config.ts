@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 import { browserFixtureCommands } from "./conformance/src/browser/commands.ts";
+import { benchBrowserProjects } from "./conformance/src/browser/bench-project.ts";
 
 // The class workbook in ../shared (read-only, never copied): its audited columns join the 2-2-2 conformance.
 const workbook = resolve(import.meta.dirname, "../shared/fixtures/excel/class-sheet-era-v1.xlsx");
@@ -59,6 +60,8 @@ export default defineConfig({
           },
         },
       },
+      // `nnspec bench`'s in-page runs: present only while $NNSPEC_BENCH_JOB names a job (see conformance/src/bench/browser.ts).
+      ...benchBrowserProjects({ root: import.meta.dirname, chromium: CHROMIUM, flags: CHROMIUM_FLAGS }),
     ],
   },
 });

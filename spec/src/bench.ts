@@ -102,8 +102,14 @@ export const benchEntrySchema = z.object({
   conformance: benchConformanceSchema.nullable(),
   speed: benchSpeedSchema,
   training: benchTrainingSchema.nullable(),
-  /** RSS high-water mark of the entry's own process (bytes). */
+  /** RSS high-water mark of the entry's own process (bytes); for browser rows see memoryKind. */
   peakRssBytes: finiteNumber.nullable(),
+  /**
+   * What peakRssBytes measured. Absent or "process": the row's own process. "chromium-renderer-gpu" (browser
+   * rows): the RSS high-water mark of Chromium's page renderer process (JS, wasm, workers) plus that of its GPU
+   * process (WebGL, SwiftShader without a GPU).
+   */
+  memoryKind: z.enum(["process", "chromium-renderer-gpu"]).optional(),
   wallSeconds: finiteNumber,
   notes: z.array(z.string()),
 }).strict();

@@ -1,76 +1,58 @@
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
 import { z } from "zod";
-import { BENCH_PHASES } from "./protocol.ts";
-import type { BenchEntry } from "@nnspec/spec";
-import type { BenchProgress } from "./progress.ts";
+import { parseWith } from "@nnspec/spec";
+import type { BenchJob } from "./protocol.ts";
+import type { SpawnedWorker } from "./spawn-worker.ts";
+import { BENCH_JOB_ENV } from "../browser/bench-commands.ts";
+import { BENCH_PROJECT } from "../browser/bench-project.ts";
 
 /**
- * Browser backends (gpujs on WebGL2, tfjs-webgl, the reference in Chromium) are benched through the vitest
- * browser project rather than a page of our own: the bench spawns `vitest run --project browser` on the backend's
- * conformance.browser.test.ts and reports the check tally and the run's wall time (vite + Chromium start-up
- * included). Speed figures, worst error/tolerance and memory are not available this way and stay empty.
+ * Browser backends (gpujs on WebGL2, tfjs-webgl, the reference in Chromium) are benched inside headless Chromium by
+ * the same measuring code as Node rows (measure.ts): the bench spawns `vitest run --project nnspec-bench` with
+ * $NNSPEC_BENCH_JOB naming the job; that project (browser/bench-project.ts, in vitest.config.ts) opens one page
+ * running bench/page/bench-page.ts against the backend's entry, and its commands forward the page's protocol
+ * messages to fd 3 — so the parent reads, validates and times a browser row exactly like a Node worker.
  */
 export interface BrowserTarget {
   readonly id: string;
-  readonly testFile: string;
+  /** The backend package's entry file (its package.json "exports" "."), imported by the page. */
+  readonly entry: string;
 }
 
-/** Every workspace backend with a browser conformance test: "<folder>-chromium". */
+const packageSchema = z.object({ exports: z.union([z.string(), z.object({ ".": z.string() }).passthrough()]) }).passthrough();
+
+/** Every workspace backend with a browser conformance test: "<folder>-chromium", benched through its package entry. */
 export function browserTargets(repoRoot: string): BrowserTarget[] {
   const dir = join(repoRoot, "backends");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).sort().flatMap((name) => {
-    const testFile = join(dir, name, "test", "conformance.browser.test.ts");
-    return existsSync(testFile) ? [{ id: `${name}-chromium`, testFile }] : [];
+    if (!existsSync(join(dir, name, "test", "conformance.browser.test.ts"))) return [];
+    const pkgFile = join(dir, name, "package.json");
+    const pkg = parseWith(packageSchema, JSON.parse(readFileSync(pkgFile, "utf8")) as unknown, pkgFile);
+    const entry = typeof pkg.exports === "string" ? pkg.exports : pkg.exports["."];
+    return [{ id: `${name}-chromium`, entry: resolve(dir, name, entry) }];
   });
 }
 
-// The part of vitest's JSON report the bench reads.
-const vitestJsonSchema = z.object({
-  testResults: z.array(z.object({
-    assertionResults: z.array(z.object({ title: z.string(), status: z.string(), failureMessages: z.array(z.string()).optional() }).passthrough()),
-  }).passthrough()),
-}).passthrough();
+/**
+ * Repetitions for a browser row. Under SwiftShader a batch-128 training step of a WebGL backend takes seconds, so
+ * the CNN figures are capped to keep a default bench's browser rows within minutes; medians still need ≥ 3
+ * (quick mode's 2 stays 2).
+ */
+export function browserReps(reps: BenchJob["reps"]): BenchJob["reps"] {
+  return { train: Math.min(reps.train, 3), infer128: Math.min(reps.infer128, 3), infer1: Math.min(reps.infer1, 10), net222: Math.min(reps.net222, 3) };
+}
 
-export async function runBrowserTarget(t: BrowserTarget, o: { repoRoot: string; work: string; timeoutSeconds: number; progress: BenchProgress }): Promise<BenchEntry> {
-  const report = join(o.work, `${t.id}.vitest.json`);
+/** The vitest child that runs one browser row (its messages arrive on fd 3, see browser/bench-commands.ts). */
+export function browserWorker(o: { repoRoot: string; jobFile: string }): Pick<SpawnedWorker, "command" | "args" | "env" | "cwd"> {
   const vitest = createRequire(join(o.repoRoot, "package.json")).resolve("vitest/vitest.mjs");
-  const t0 = Date.now();
-  o.progress.phase(t.id, "conformance");
-  const { code, timedOut, stderr } = await new Promise<{ code: number | null; timedOut: boolean; stderr: string }>((done) => {
-    const child = spawn(process.execPath, [vitest, "run", "--project", "browser", resolve(t.testFile), "--reporter=json", `--outputFile=${report}`],
-      { cwd: o.repoRoot, stdio: ["ignore", "ignore", "pipe"], detached: true, env: { ...process.env, NNSPEC_VITEST_JSON: "" } });
-    let err = "";
-    let killed = false;
-    child.stderr!.setEncoding("utf8").on("data", (s: string) => { err = (err + s).slice(-4000); });
-    const timer = setTimeout(() => { killed = true; try { process.kill(-child.pid!, "SIGKILL"); } catch { child.kill("SIGKILL"); } }, o.timeoutSeconds * 1000);
-    child.on("close", (c) => { clearTimeout(timer); done({ code: c, timedOut: killed, stderr: err }); });
-    child.on("error", (e) => { clearTimeout(timer); done({ code: null, timedOut: false, stderr: e.message }); });
-  });
-  const seconds = (Date.now() - t0) / 1000;
-  let tally: { passed: number; failed: number; todo: number } | null = null;
-  if (existsSync(report)) {
-    const r = vitestJsonSchema.parse(JSON.parse(readFileSync(report, "utf8")));
-    const all = r.testResults.flatMap((f) => f.assertionResults);
-    tally = { passed: all.filter((a) => a.status === "passed").length, failed: all.filter((a) => a.status === "failed").length, todo: all.filter((a) => a.status === "todo" || a.status === "pending" || a.status === "skipped").length };
-  }
-  const status: BenchEntry["status"] = timedOut ? "timed-out" : tally && tally.failed === 0 && code === 0 ? "ok" : "failed";
-  const message = timedOut ? `no result within ${o.timeoutSeconds} s; killed` : tally ? `${tally.failed} failed test(s)` : `vitest exited with code ${code}: ${stderr.trim().split("\n").slice(-8).join("\n")}`;
-  o.progress.phaseEnd(t.id, "conformance", status, seconds, tally ? `${tally.passed} passed, ${tally.failed} failed, ${tally.todo} not implemented (vitest browser run)` : message);
-  const checks = tally ? tally.passed + tally.failed + tally.todo : 0;
   return {
-    id: t.id, kind: "browser", specifier: t.testFile, options: {}, manifest: null, device: "headless Chromium (vitest browser project)", precision: "",
-    status, failure: status === "ok" ? null : { phase: "conformance", message },
-    phases: BENCH_PHASES.map((name) => name === "conformance"
-      ? { name, status, seconds }
-      : { name, status: "skipped" as const, seconds: 0, detail: "not measured for browser backends (vitest browser run: conformance only)" }),
-    startup: null,
-    conformance: tally ? { checks, passed: tally.passed, failed: tally.failed, notImplemented: tally.todo, worstRatio: null, wallSeconds: seconds, fixtures: [], groups: [] } : null,
-    speed: { net222StepsPerSecond: null, trainImagesPerSecond: null, inferImagesPerSecondBatch1: null, inferImagesPerSecondBatch128: null },
-    training: null, peakRssBytes: null, wallSeconds: seconds,
-    notes: ["browser backend benched through a vitest browser run: conformance tally and wall time (vite + Chromium start-up included) only"],
+    command: process.execPath,
+    args: [vitest, "run", "--project", BENCH_PROJECT, "--root", o.repoRoot, "--config", join(o.repoRoot, "vitest.config.ts")],
+    cwd: o.repoRoot,
+    // No CI JSON report from this child: it would overwrite the outer test run's.
+    env: { ...process.env, [BENCH_JOB_ENV]: o.jobFile, NNSPEC_VITEST_JSON: "" },
   };
 }

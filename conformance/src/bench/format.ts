@@ -1,3 +1,4 @@
+import { browserReps } from "./browser.ts";
 import { BENCH_CHECK_GROUPS, type BenchEntry, type BenchResults, type BenchStats } from "@nnspec/spec";
 
 /** The bench's tables as plain cells: the terminal table, the Markdown scoreboard and the HTML report share them. */
@@ -44,6 +45,19 @@ export function ratioCell(worst: number | null, failed: number, ran: number): st
 }
 
 export const mib = (bytes: number | null) => (bytes === null ? "—" : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
+/** Peak memory; a browser row's is Chromium's (page renderer + GPU process), labelled so it is not read as a process's. */
+export const memoryCell = (e: BenchEntry) => `${mib(e.peakRssBytes)}${e.peakRssBytes !== null && e.memoryKind === "chromium-renderer-gpu" ? " (Chromium)" : ""}`;
+
+/** What the memory and start-up columns mean for browser rows; null when the results have none. */
+export function browserNote(r: BenchResults): string | null {
+  if (!r.entries.some((e) => e.kind === "browser")) return null;
+  const reps = r.settings.reps;
+  const b = browserReps({ train: reps, infer128: reps, infer1: Math.max(10, 4 * reps), net222: reps });
+  return "Rows `*-chromium` run in headless Chromium (vitest browser mode, SwiftShader WebGL, the same measuring code as Node rows; " +
+    `${b.train} repetitions, batch-1 inference ${b.infer1}): first result counts from spawning vitest (Vite + Chromium start-up and the backend's ` +
+    "wasm/WebGL initialisation included); peak RSS (Chromium) is the RSS high-water mark of the page's renderer process plus Chromium's GPU process; MNIST training is not run in the page.";
+}
+
 export const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
 
 export function statusCell(e: BenchEntry): string {
@@ -74,7 +88,7 @@ export function mainTable(r: BenchResults): { header: string[]; rows: string[][]
     e.conformance ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed) : "—",
     ...SPEED_FIGURES.map((f) => statsCell(e.speed[f.key], e.kind === "peer" ? null : ratioToPeer(r, e, f.key))),
     secs(e.startup?.firstResultMs),
-    mib(e.peakRssBytes),
+    memoryCell(e),
     accuracyCell(e),
   ]);
   return { header, rows };

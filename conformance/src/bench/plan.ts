@@ -1,3 +1,4 @@
+import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -8,16 +9,20 @@ import { UsageError } from "../errors.ts";
 import type { BenchJob } from "./protocol.ts";
 import { browserTargets } from "./browser.ts";
 
-/** One row of the bench: a backend configuration in its own Node process, or a browser backend's vitest run. */
+/** One row of the bench: a backend configuration in its own Node process, or a browser backend in a Chromium page. */
 export interface BenchTarget {
   readonly id: string;
   readonly kind: "backend" | "browser";
-  /** Backend specifier; for a browser target, its conformance.browser.test.ts. */
+  /** Backend specifier; for a browser target, the backend package's entry file (imported by the page). */
   readonly specifier: string;
   readonly options: Record<string, unknown>;
 }
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+/** A row id from a package name or path: its last segment, without a script extension. */
+const baseName = (specifier: string) =>
+  specifier.replace(/\/+$/, "").split("/").at(-1)!.replace(/\.(m?[jt]s)$/, "").replace(/[^a-z0-9-]+/gi, "-").toLowerCase() || "backend";
 
 const idOf = (backend: string, options: Record<string, unknown>) =>
   typeof options.precision === "string" ? `${backend}-${options.precision}` : backend;
@@ -27,12 +32,13 @@ export const WORKSPACE_TARGETS: readonly BenchTarget[] = WORKSPACE_RUNS.map((r) 
 
 /** Node configurations, then every browser backend ("gpujs-chromium", …) found in the workspace. */
 export function workspaceTargets(repoRoot = REPO_ROOT): BenchTarget[] {
-  return [...WORKSPACE_TARGETS, ...browserTargets(repoRoot).map((b): BenchTarget => ({ id: b.id, kind: "browser", specifier: b.testFile, options: {} }))];
+  return [...WORKSPACE_TARGETS, ...browserTargets(repoRoot).map((b): BenchTarget => ({ id: b.id, kind: "browser", specifier: b.entry, options: {} }))];
 }
 
 /**
  * `--backends a,b`: workspace ids ("reference-float32", "gpujs-chromium"), or any backend specifier (package name or path) with an
- * optional precision suffix "@float32"/"@float64" passed to the backend as its precision option.
+ * optional precision suffix "@float32"/"@float64" passed to the backend as its precision option, or a backend entry file
+ * with "@chromium" to bench it in a Chromium page.
  */
 export function parseTargets(list: string | undefined, repoRoot = REPO_ROOT): BenchTarget[] {
   const workspace = workspaceTargets(repoRoot);
@@ -42,11 +48,17 @@ export function parseTargets(list: string | undefined, repoRoot = REPO_ROOT): Be
   const targets = items.map((item): BenchTarget => {
     const known = workspace.find((t) => t.id === item);
     if (known) return known;
+    // "<entry file>@chromium": any backend module benched in a Chromium page (its folder is served to the page).
+    const page = /^(.+?)@chromium$/.exec(item);
+    if (page) {
+      const entry = resolve(page[1]!);
+      if (!existsSync(entry) || !statSync(entry).isFile()) throw new UsageError(`nnspec bench: option --backends: "${item}": ${entry} is not a file (@chromium takes a backend's entry module)`);
+      return { id: `${baseName(page[1]!)}-chromium`, kind: "browser", specifier: entry, options: {} };
+    }
     const m = /^(.+?)@(float32|float64)$/.exec(item);
     const specifier = m ? m[1]! : item;
     const options = m ? { precision: m[2]! } : {};
-    const base = specifier.replace(/\/+$/, "").split("/").at(-1)!.replace(/\.(m?[jt]s)$/, "").replace(/[^a-z0-9-]+/gi, "-").toLowerCase();
-    return { id: idOf(base || "backend", options), kind: "backend", specifier, options };
+    return { id: idOf(baseName(specifier), options), kind: "backend", specifier, options };
   });
   const ids = targets.map((t) => t.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);

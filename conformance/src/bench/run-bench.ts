@@ -10,10 +10,10 @@ import { listCnnFixtures, listNet222Fixtures } from "@nnspec/fixtures";
 import { locateMnist } from "../data/mnist.ts";
 import { trainingSubset } from "../train/train-cnn.ts";
 import { BENCH_PHASES, NET222_BENCH_LR, type BenchJob, type PeerData } from "./protocol.ts";
-import { runWorker, type WorkerOutcome } from "./spawn-worker.ts";
+import { runWorker, type SpawnedWorker, type WorkerOutcome } from "./spawn-worker.ts";
 import type { BenchProgress } from "./progress.ts";
 import { REPO_ROOT, type BenchTarget } from "./plan.ts";
-import { runBrowserTarget } from "./browser.ts";
+import { browserReps, browserWorker } from "./browser.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const WORKER_ENTRY = join(HERE, "worker-main.mjs");
@@ -98,7 +98,10 @@ export function entryOf(target: { id: string; kind: BenchEntry["kind"]; specifie
       net222StepsPerSecond: o.patch.speed.net222StepsPerSecond ?? null, trainImagesPerSecond: o.patch.speed.trainImagesPerSecond ?? null,
       inferImagesPerSecondBatch1: o.patch.speed.inferImagesPerSecondBatch1 ?? null, inferImagesPerSecondBatch128: o.patch.speed.inferImagesPerSecondBatch128 ?? null,
     },
-    training: o.patch.training ?? null, peakRssBytes: o.rssBytes, wallSeconds: o.wallSeconds, notes: o.notes,
+    training: o.patch.training ?? null, peakRssBytes: o.rssBytes,
+    // A browser row's memory is Chromium's (renderer + GPU processes), measured by the vitest child's bench commands.
+    ...(target.kind === "browser" ? { memoryKind: "chromium-renderer-gpu" as const } : {}),
+    wallSeconds: o.wallSeconds, notes: o.notes,
   };
 }
 
@@ -109,7 +112,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
   const work = mkdtempSync(join(tmpdir(), "nnspec-bench-"));
   try {
     const fixtures = await fixturesFor(o.settings);
-    // Only Node workers and the peer train on MNIST: a browser-only bench never looks for (or downloads) it.
+    // Only Node workers and the peer train on MNIST (pages skip it): a browser-only bench never looks for (or downloads) it.
     const needsMnist = o.peer || o.targets.some((t) => t.kind === "backend");
     const mnistDir = needsMnist ? await mnistDirFor(o.dataDir, o.progress) : null;
     const torch = o.peer ? probeTorch() : { available: false, version: null, reason: "not requested (--no-peer)" };
@@ -117,16 +120,17 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
     const total = o.targets.length + (torch.available ? 1 : 0);
     const entries: BenchEntry[] = [];
 
-    const runOne = async (t: { id: string; kind: BenchEntry["kind"]; specifier: string; options: Record<string, unknown> }, command: string, script: string, peerDataFile: string | null) => {
+    type Row = { id: string; kind: BenchEntry["kind"]; specifier: string; options: Record<string, unknown> };
+    const runOne = async (t: Row, spawnWith: (jobFile: string) => Pick<SpawnedWorker, "command" | "args" | "env" | "cwd">, peerDataFile: string | null) => {
       o.progress.entryStart(t.id, entries.length, total);
       const spawnedAt = Date.now();
       const job: BenchJob = {
         id: t.id, specifier: t.specifier, options: t.options, settings: o.settings, fixtures, mnistDir, peerDataFile, spawnedAt,
-        reps: o.reps, net222TargetMs: o.net222TargetMs,
+        reps: t.kind === "browser" ? browserReps(o.reps) : o.reps, net222TargetMs: o.net222TargetMs,
       };
       const jobFile = join(work, `${entries.length}.job.json`);
       writeFileSync(jobFile, JSON.stringify(job));
-      const outcome = await runWorker({ command, args: [script, jobFile], timeoutSeconds: o.settings.timeoutSeconds, phaseTimeouts: { "mnist-train": trainingTimeout(o.settings) }, spawnedAt }, {
+      const outcome = await runWorker({ ...spawnWith(jobFile), timeoutSeconds: o.settings.timeoutSeconds, phaseTimeouts: { "mnist-train": trainingTimeout(o.settings) }, spawnedAt }, {
         onPhase: (p) => o.progress.phase(t.id, p),
         onPhaseEnd: (p, status, seconds, detail) => o.progress.phaseEnd(t.id, p, status, seconds, detail),
         onProgress: (text) => o.progress.detail(t.id, text),
@@ -135,12 +139,10 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
     };
 
     for (const t of o.targets) {
-      if (t.kind === "browser") {
-        o.progress.entryStart(t.id, entries.length, total);
-        entries.push(await runBrowserTarget({ id: t.id, testFile: t.specifier }, { repoRoot: REPO_ROOT, work, timeoutSeconds: o.settings.timeoutSeconds, progress: o.progress }));
-      } else {
-        await runOne(t, process.execPath, WORKER_ENTRY, null);
-      }
+      // Browser rows: a vitest child drives one Chromium page (browser.ts); the same protocol, timeouts and row.
+      await runOne(t, t.kind === "browser"
+        ? (jobFile) => browserWorker({ repoRoot: REPO_ROOT, jobFile })
+        : (jobFile) => ({ command: process.execPath, args: [WORKER_ENTRY, jobFile] }), null);
     }
     if (torch.available) {
       const peerData: PeerData = {
@@ -150,7 +152,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
       };
       const peerDataFile = join(work, "peer-data.json");
       writeFileSync(peerDataFile, JSON.stringify(peerData));
-      await runOne({ id: "pytorch", kind: "peer", specifier: "torch", options: { threads: 2, dtype: "float32" } }, PYTHON, PEER_SCRIPT, peerDataFile);
+      await runOne({ id: "pytorch", kind: "peer", specifier: "torch", options: { threads: 2, dtype: "float32" } }, (jobFile) => ({ command: PYTHON, args: [PEER_SCRIPT, jobFile] }), peerDataFile);
     }
     o.progress.stop();
     return benchResultsSchema.parse({

@@ -1,5 +1,5 @@
 import type { BenchResults } from "@nnspec/spec";
-import { accuracyTable, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
+import { accuracyTable, browserNote, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
 
 /** scoreboard.md: the machine, the settings and both tables; `pnpm bench:readme` copies it into README.md. */
 export function scoreboardMarkdown(r: BenchResults): string {
@@ -13,6 +13,7 @@ export function scoreboardMarkdown(r: BenchResults): string {
     "",
     markdownTable(mainTable(r)),
     "",
+    ...(browserNote(r) ? [browserNote(r)!, ""] : []),
     "Worst error / tolerance per check group:",
     "",
     markdownTable(accuracyTable(r)),

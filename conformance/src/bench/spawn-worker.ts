@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { BenchEntry } from "@nnspec/spec";
+import { killTree } from "./process-tree.ts";
 import { BENCH_PHASES, workerMessageSchema, type BenchPatch, type BenchPhaseName } from "./protocol.ts";
 
 export interface WorkerEvents {
@@ -13,6 +14,7 @@ export interface SpawnedWorker {
   readonly command: string;
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
   /** Seconds one phase may take before the process is killed and the phase reported as timed out. */
   readonly timeoutSeconds: number;
   /** Phases that get a different limit (MNIST training scales with its budget). */
@@ -51,7 +53,7 @@ function lines(stream: Readable, onLine: (line: string) => void): void {
  */
 export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<WorkerOutcome> {
   return new Promise((resolvePromise) => {
-    const child = spawn(w.command, [...w.args], { stdio: ["ignore", "pipe", "pipe", "pipe"], env: w.env ?? process.env, detached: true });
+    const child = spawn(w.command, [...w.args], { stdio: ["ignore", "pipe", "pipe", "pipe"], env: w.env ?? process.env, detached: true, ...(w.cwd ? { cwd: w.cwd } : {}) });
     const out: WorkerOutcome = { phases: [], patch: { speed: {} }, notes: [], rssBytes: null, wallSeconds: 0, failure: null };
     let current: { name: BenchPhaseName; t0: number } | null = null;
     let done = false;
@@ -59,12 +61,11 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
     let stderrTail = "";
     let timer: NodeJS.Timeout | undefined;
 
+    // The whole group and every descendant (SIGKILL): backends may have spawned helpers, and Playwright starts
+    // Chromium in a group of its own.
     const kill = () => {
-      try {
-        process.kill(-child.pid!, "SIGKILL"); // the whole group: backends may have spawned helpers
-      } catch {
-        child.kill("SIGKILL");
-      }
+      if (child.pid !== undefined) killTree(child.pid);
+      else child.kill("SIGKILL");
     };
     let limit = w.timeoutSeconds;
     const arm = (phase?: BenchPhaseName) => {

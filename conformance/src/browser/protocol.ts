@@ -21,3 +21,12 @@ declare module "@vitest/browser/context" {
     nnspecFixtureInfo: () => Promise<FixtureServerInfo>;
   }
 }
+
+declare module "@vitest/browser/context" {
+  interface BrowserCommands {
+    /** The in-page bench's job file (unvalidated JSON: the page checks it with benchJobSchema). */
+    nnspecBenchJob: () => Promise<unknown>;
+    /** One bench protocol message (a JSON line) for the parent `nnspec bench`. */
+    nnspecBenchSend: (line: string) => Promise<void>;
+  }
+}
