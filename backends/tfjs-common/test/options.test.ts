@@ -20,14 +20,16 @@ async function oneStep(ops: CnnOps) {
 }
 
 describe("@nnspec/tfjs-common options", () => {
-  it("gives the same loss and gradients with either channel-sum strategy", async () => {
+  it("gives the same loss and gradients with every channel-sum strategy", async () => {
     const gemm = await oneStep(createCnnOps({ label: "t-gemm", channelSum: "gemm" }));
-    const reduce = await oneStep(createCnnOps({ label: "t-reduce", channelSum: "reduce" }));
-    expect(reduce.loss).toBeCloseTo(gemm.loss, 5);
-    for (const name of ["conv1.weight", "bn1.bias", "bn9.weight", "fc.bias"]) {
-      const a = gemm.grads[name]!, b = reduce.grads[name]!;
-      const max = Math.max(...Array.from(a, Math.abs));
-      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!), `${name}[${i}]`).toBeLessThanOrEqual(1e-4 * max);
+    for (const other of ["reduce", "pool"] as const) {
+      const o = await oneStep(createCnnOps({ label: `t-${other}`, channelSum: other }));
+      expect(o.loss, other).toBeCloseTo(gemm.loss, 5);
+      for (const name of ["conv1.weight", "bn1.bias", "bn9.weight", "fc.bias"]) {
+        const a = gemm.grads[name]!, b = o.grads[name]!;
+        const max = Math.max(...Array.from(a, Math.abs));
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!), `${other} ${name}[${i}]`).toBeLessThanOrEqual(1e-4 * max);
+      }
     }
   });
 

@@ -37,6 +37,6 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   return {
     manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities },
     net222: net222Ops,
-    cnn: createCnnOps({ label: "tfjs-wasm", channelSum: "gemm", affineByGemm: true }),
+    cnn: createCnnOps({ label: "tfjs-wasm", channelSum: "pool", affineByGemm: true }),
   };
 }

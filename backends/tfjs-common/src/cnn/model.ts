@@ -5,7 +5,7 @@ import {
   type ParamSpec, type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
 import { buildLayers, type BnState, type ForwardContext, type Layer, type Saved } from "./layers.ts";
-import { channelSum, channelSumByReduce, filterFromTorch, filterToTorchFlat } from "./ops.ts";
+import { channelSum, channelSumByPool, channelSumByReduce, filterFromTorch, filterToTorchFlat } from "./ops.ts";
 
 const TOTAL = CNN_PARAMS.reduce((a, p) => a + p.size, 0);
 const SIZES = CNN_PARAMS.map((p) => p.size);
@@ -35,10 +35,11 @@ export interface TfjsCnnOptions {
   readonly label: string;
   /**
    * How per-channel sums (BatchNorm statistics, bias gradients) are computed: "gemm" (xᵀ·1 against a cached
-   * column of ones; fast on wasm, whose Sum kernel transposes first) or "reduce" (the Sum kernel; more accurate
-   * where the GEMM accumulates sequentially, as WebGL's shaders do). See ops.ts.
+   * column of ones), "pool" (average pooling then a small GEMM; fastest on wasm, whose Sum kernel transposes
+   * first) or "reduce" (the Sum kernel; more accurate where the GEMM accumulates sequentially, as WebGL's shaders
+   * do). See ops.ts.
    */
-  readonly channelSum: "gemm" | "reduce";
+  readonly channelSum: "gemm" | "pool" | "reduce";
   /** BatchNorm affine + ReLU as one fused GEMM (bit-identical, fewer kernels; see layers.ts). Default false. */
   readonly affineByGemm?: boolean;
 }
@@ -59,12 +60,12 @@ export class TfjsCnnModel implements CnnModel {
   private pending: { n: number; logProbs: tf.Tensor2D; saved: Saved[]; ctx: ForwardContext } | null = null;
   private disposed = false;
   private readonly label: string;
-  private readonly sumByGemm: boolean;
+  private readonly channelSum: TfjsCnnOptions["channelSum"];
   private readonly affineByGemm: boolean;
 
   constructor(init: { parameters: CnnTensors; buffers?: CnnTensors }, options: TfjsCnnOptions) {
     this.label = options.label;
-    this.sumByGemm = options.channelSum === "gemm";
+    this.channelSum = options.channelSum;
     this.affineByGemm = options.affineByGemm === true;
     const flat = new Float32Array(TOTAL);
     CNN_PARAMS.forEach((p, i) => flat.set(checked(this.label, "parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]));
@@ -111,7 +112,8 @@ export class TfjsCnnModel implements CnnModel {
     const views = this.paramViews();
     return {
       train, dropout: train && dropout ? dropout : null, affineByGemm: this.affineByGemm,
-      channelSum: (x2d) => (this.sumByGemm ? channelSum(x2d, this.ones(x2d.shape[0])) : channelSumByReduce(x2d)),
+      channelSum: (x2d) => this.channelSum === "gemm" ? channelSum(x2d, this.ones(x2d.shape[0]))
+        : this.channelSum === "pool" ? channelSumByPool(x2d) : channelSumByReduce(x2d),
       param: (name) => {
         const t = views.get(name);
         if (!t) throw new Error(`${this.label} CNN: no parameter ${name}`);
