@@ -4,20 +4,13 @@ import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 import { browserFixtureCommands } from "./conformance/src/browser/commands.ts";
 import { benchBrowserProjects } from "./conformance/src/browser/bench-project.ts";
+import { chromiumBrowser } from "./conformance/src/browser/chromium.ts";
 
 // The class workbook in ../shared (read-only, never copied): its audited columns join the 2-2-2 conformance.
 const workbook = resolve(import.meta.dirname, "../shared/fixtures/excel/class-sheet-era-v1.xlsx");
 
 /** Browser test files: the same conformance suite, run in headless Chromium (see conformance/README.md). */
 const BROWSER_TESTS = "**/test/**/*.browser.test.ts";
-
-// Debian's Chromium (never a Playwright download), headless, no network side-traffic; SwiftShader gives
-// browser backends a software WebGL2 context on machines without a GPU or display (CI: 2 cores, headless).
-const CHROMIUM = process.env.NNSPEC_CHROMIUM ?? "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-  "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-];
 
 export default defineConfig({
   // Cross-origin isolation for the browser project's pages (vitest applies server.headers to its own pages too; the
@@ -48,20 +41,11 @@ export default defineConfig({
         test: {
           name: "browser",
           include: [BROWSER_TESTS],
-          browser: {
-            enabled: true,
-            provider: "playwright",
-            headless: true,
-            // One page at a time: SwiftShader and the CNN are CPU-bound on a 2-core CI machine.
-            fileParallelism: false,
-            screenshotFailures: false,
-            commands: browserFixtureCommands(import.meta.dirname),
-            instances: [{ browser: "chromium", launch: { executablePath: CHROMIUM, args: CHROMIUM_FLAGS } }],
-          },
+          browser: chromiumBrowser(browserFixtureCommands(import.meta.dirname)),
         },
       },
       // `nnspec bench`'s in-page runs: present only while $NNSPEC_BENCH_JOB names a job (see conformance/src/bench/browser.ts).
-      ...benchBrowserProjects({ root: import.meta.dirname, chromium: CHROMIUM, flags: CHROMIUM_FLAGS }),
+      ...benchBrowserProjects({ root: import.meta.dirname }),
     ],
   },
 });

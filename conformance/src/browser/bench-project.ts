@@ -1,8 +1,8 @@
-/// <reference types="@vitest/browser/providers/playwright" />
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { TestProjectInlineConfiguration } from "vitest/config";
 import { browserFixtureCommands } from "./commands.ts";
+import { chromiumBrowser } from "./chromium.ts";
 import { BENCH_JOB_ENV, benchPageCommands } from "./bench-commands.ts";
 
 /** The in-page bench's test file: one test that runs every bench phase and reports through nnspecBenchSend. */
@@ -15,7 +15,7 @@ export const BENCH_PROJECT = "nnspec-bench";
  * The page imports the placeholder module nnspec-bench-page-backend.ts; the alias below swaps in the job's backend
  * entry, so Vite pre-bundles that backend's dependencies before the page loads rather than reloading it mid-run.
  */
-export function benchBrowserProjects(o: { root: string; chromium: string; flags: readonly string[] }): TestProjectInlineConfiguration[] {
+export function benchBrowserProjects(o: { root: string }): TestProjectInlineConfiguration[] {
   const jobFile = process.env[BENCH_JOB_ENV];
   if (!jobFile) return [];
   // Only the entry is read here (plain Node, no zod in the config bundle); the page validates the whole job.
@@ -33,15 +33,7 @@ export function benchBrowserProjects(o: { root: string; chromium: string; flags:
       include: [BENCH_PAGE_FILE],
       // The bench's own per-phase timers (spawn-worker.ts) end a hung page; vitest's must not cut in first.
       testTimeout: 0,
-      browser: {
-        enabled: true,
-        provider: "playwright",
-        headless: true,
-        fileParallelism: false,
-        screenshotFailures: false,
-        commands: { ...browserFixtureCommands(o.root), ...benchPageCommands() },
-        instances: [{ browser: "chromium", launch: { executablePath: o.chromium, args: [...o.flags] } }],
-      },
+      browser: chromiumBrowser({ ...browserFixtureCommands(o.root), ...benchPageCommands() }),
     },
   }];
 }
