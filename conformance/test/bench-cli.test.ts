@@ -18,7 +18,7 @@ const torch = probeTorch();
 
 function nnspec(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 170_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 400_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
       ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -40,7 +40,7 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
     const env = realMnist ? { MNIST_DIR: realMnist } : { MNIST_DIR: dir };
     run = await nnspec(["bench", "--quick", "--backends", "reference-float32", "--out", out, "--timeout-s", "150", ...(torch.available ? [] : ["--no-peer"])], env);
     results = readResults(out);
-  }, 180_000);
+  }, 420_000);
 
   it("exits 0 and writes results.json that validates against the spec schema", () => {
     expect(run.code, run.stderr + run.stdout).toBe(0);
