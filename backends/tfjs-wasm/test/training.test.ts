@@ -1,26 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { dropoutKeeps, initParameters, mulberry32, type CnnModel } from "@nnspec/spec";
+import { dropoutKeeps, initParameters, mulberry32 } from "@nnspec/spec";
+import { trainingKit } from "@nnspec/tfjs-common/testing";
 import { createBackend } from "../src/index.ts";
 import { dropoutMaskNhwc } from "../src/cnn/dropout-mask.ts";
 
 const backend = await createBackend();
 const cnn = backend.cnn!;
 const N = 8;
-const rand = mulberry32(11);
-const x = Float32Array.from({ length: N * 784 }, () => rand() * 2 - 0.5);
-const labels = Array.from({ length: N }, () => Math.floor(rand() * 10));
-const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
-
-async function trainSteps(model: CnnModel, steps: number): Promise<number[]> {
-  const losses: number[] = [];
-  for (let s = 0; s < steps; s++) {
-    await model.forward(x, N, { mode: "train", dropout: { seed: 3, step: s } });
-    losses.push((await model.backward(labels)).loss);
-    await model.step(sgd);
-  }
-  return losses;
-}
+const { x, trainSteps } = trainingKit(N);
 
 describe("tfjs-wasm CNN training", () => {
   it("runs every kernel of a training step on wasm and never initialises another backend", async () => {

@@ -1,26 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { initParameters, mulberry32, type CnnModel } from "@nnspec/spec";
+import { initParameters } from "@nnspec/spec";
+import { trainingKit } from "@nnspec/tfjs-common/testing";
 import { createBackend } from "../src/index.ts";
 
 // Small batch: SwiftShader runs every shader on the CPU of a 2-core CI machine.
 const backend = await createBackend();
 const cnn = backend.cnn!;
 const N = 4;
-const rand = mulberry32(11);
-const x = Float32Array.from({ length: N * 784 }, () => rand() * 2 - 0.5);
-const labels = Array.from({ length: N }, () => Math.floor(rand() * 10));
-const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
-
-async function trainSteps(model: CnnModel, steps: number): Promise<number[]> {
-  const losses: number[] = [];
-  for (let s = 0; s < steps; s++) {
-    await model.forward(x, N, { mode: "train", dropout: { seed: 3, step: s } });
-    losses.push((await model.backward(labels)).loss);
-    await model.step(sgd);
-  }
-  return losses;
-}
+const { x, trainSteps } = trainingKit(N);
 
 describe("tfjs-webgl CNN training in Chromium", () => {
   it("runs on the webgl backend and reports what the textures hold", () => {
