@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 import { browserFixtureCommands } from "./conformance/src/browser/commands.ts";
-import { benchBrowserProjects } from "./conformance/src/browser/bench-project.ts";
+import { benchBrowserProjects } from "./tools/src/browser/bench-project.ts";
 import { chromiumBrowser } from "./conformance/src/browser/chromium.ts";
 
 // The class workbook in ../shared (read-only, never copied): its audited columns join the 2-2-2 conformance.
@@ -44,7 +44,7 @@ export default defineConfig({
           browser: chromiumBrowser(browserFixtureCommands(import.meta.dirname)),
         },
       },
-      // `nnspec bench`'s in-page runs: present only while $NNSPEC_BENCH_JOB names a job (see conformance/src/bench/browser.ts).
+      // `nnspec bench`'s in-page runs: present only while $NNSPEC_BENCH_JOB names a job (see tools/src/bench/browser.ts).
       ...benchBrowserProjects({ root: import.meta.dirname }),
     ],
   },

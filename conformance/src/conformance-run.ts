@@ -1,11 +1,11 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { loadBackend } from "./load-backend.ts";
+import { loadBackend, type LoadOptions } from "./load-backend.ts";
 import { runChecks } from "./runner.ts";
 import { buildReport, formatResultLine, formatReportSummary, type ConformanceReport } from "./report.ts";
 import { collectChecks, type SuiteOptions } from "./suite.ts";
 
-export interface ConformanceRunOptions extends SuiteOptions {
+export interface ConformanceRunOptions extends SuiteOptions, LoadOptions {
   readonly backend: string;
   readonly backendOptions?: Record<string, unknown>;
   readonly reportPath?: string;
@@ -15,7 +15,7 @@ export interface ConformanceRunOptions extends SuiteOptions {
 /** Load a backend, run the whole suite against it, print as it goes, and optionally write the JSON report. */
 export async function runConformance(o: ConformanceRunOptions): Promise<ConformanceReport> {
   const log = o.log ?? ((l: string) => console.log(l));
-  const backend = await loadBackend(o.backend, o.backendOptions);
+  const backend = await loadBackend(o.backend, o.backendOptions, o);
   try {
     const checks = await collectChecks({ precision: backend.manifest.precision, ...o });
     log(`conformance: ${backend.manifest.name} (${backend.manifest.precision}, ${backend.manifest.environment}) — ${checks.length} checks`);

@@ -1,12 +1,7 @@
+// The judge, browser-safe: checks, suites, runner, report. Node-only parts (backend loading, the CLI run, reports on
+// disk) are in "@nnspec/conformance/node"; the vitest adapter in "@nnspec/conformance/vitest".
 export * from "./checks.ts";
 export * from "./runner.ts";
 export * from "./suite.ts";
 export * from "./report.ts";
-export * from "./load-backend.ts";
-export * from "./conformance-run.ts";
 export * from "./errors.ts";
-export { workbookChecks } from "./suites/workbook.ts";
-export * from "./sweep/index.ts";
-export * from "./plot/index.ts";
-export * from "./train/index.ts";
-export * from "./data/index.ts";

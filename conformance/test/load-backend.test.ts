@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BackendLoadError, loadBackend } from "@nnspec/conformance";
+import { BackendLoadError, loadBackend } from "@nnspec/conformance/node";
 import { ROOT, runCli } from "./helpers/run-cli.ts";
 
 /** Backends from outside the workspace: package folders, ESM-only "exports", TypeScript entries, npm names. */
@@ -67,6 +67,6 @@ describe("loading backends from outside the workspace", () => {
   it("an npm name that is installed nowhere → exit 2 and a message naming it", async () => {
     const r = await cli(["conformance", "--backend", "nnspec-backend-nowhere"], project);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/cannot load backend "nnspec-backend-nowhere"[\s\S]*workspace backends/);
+    expect(r.stderr).toMatch(/cannot load backend "nnspec-backend-nowhere"[\s\S]*give a package name or a path/);
   });
 });

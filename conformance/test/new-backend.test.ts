@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CAPABILITIES, manifestSchema } from "@nnspec/spec";
-import { collectChecks, loadBackend, runChecks, tally } from "@nnspec/conformance";
+import { collectChecks, runChecks, tally } from "@nnspec/conformance";
+import { loadBackend } from "@nnspec/conformance/node";
 import { manifestNameOf, packageNameSchema, scaffoldBackend } from "../src/cli/commands/new-backend.ts";
 import { ROOT, runCli } from "./helpers/run-cli.ts";
 

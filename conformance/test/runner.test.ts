@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { forward, gradients, type Backend, type Capability, type Net222Ops } from "@nnspec/spec";
-import { BackendLoadError, collectChecks, loadBackend, runChecks, tally } from "@nnspec/conformance";
+import { collectChecks, runChecks, tally } from "@nnspec/conformance";
+import { BackendLoadError, loadBackend } from "@nnspec/conformance/node";
 
 const ALL_222: Capability[] = ["net222.forward", "net222.gradients", "net222.step", "net222.train"];
 
@@ -62,8 +63,8 @@ describe("runner", () => {
 
 describe("loading backends", () => {
   const dir = mkdtempSync(join(tmpdir(), "nnspec-load-"));
-  it("unknown name → clear error listing the workspace backends", async () => {
-    await expect(loadBackend("no-such-backend-xyz")).rejects.toThrow(/cannot load backend "no-such-backend-xyz"[\s\S]*workspace backends: reference/);
+  it("unknown name → clear error saying what a backend specifier is", async () => {
+    await expect(loadBackend("no-such-backend-xyz")).rejects.toThrow(/cannot load backend "no-such-backend-xyz"[\s\S]*give a package name or a path/);
   });
   it("missing path → error naming it", async () => {
     await expect(loadBackend(join(dir, "missing"))).rejects.toBeInstanceOf(BackendLoadError);
@@ -89,7 +90,7 @@ describe("nnspec conformance (CLI)", () => {
   const root = resolve(import.meta.dirname, "../..");
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "conformance/bin/nnspec.js"), "conformance", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NNSPEC_WORKBOOK: "" } });
   it("passes on the reference backend (exit 0) and prints the summary line", () => {
-    const r = cli("--backend", "reference", "--only-fixtures", "--fixture", "fixtures/net222/lr-0.5.json");
+    const r = cli("--backend", "./backends/reference", "--only-fixtures", "--fixture", "fixtures/net222/lr-0.5.json");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/6 passed, 0 failed, 0 not implemented/);
   });

@@ -3,7 +3,12 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { parseWith, precisionSchema } from "@nnspec/spec";
 import { runConformance } from "../../conformance-run.ts";
-import { WORKSPACE_RUNS } from "../../load-backend.ts";
+import type { LoadOptions } from "../../load-backend.ts";
+
+/** What a CLI that embeds this command may add: short backend names, and the runs `--all` stands for. */
+export interface ConformanceCommandOptions extends LoadOptions {
+  readonly allRuns?: ReadonlyArray<{ readonly backend: string; readonly options: Record<string, unknown> }>;
+}
 
 const optionsSchema = z.object({
   backend: z.string().min(1).optional(),
@@ -13,28 +18,31 @@ const optionsSchema = z.object({
   onlyFixtures: z.boolean().optional(),
   report: z.string().optional(),
   workbook: z.array(z.string()).optional(),
-}).refine((o) => o.backend !== undefined || o.all, { message: "give --backend <name|package|path> or --all", path: ["backend"] });
+});
 
-export function registerConformance(program: Command): void {
-  program
+export function registerConformance(program: Command, c: ConformanceCommandOptions = {}): void {
+  const cmd = program
     .command("conformance")
     .description("run the conformance suite against a backend and print every check (pass / FAIL / not implemented)")
-    .option("-b, --backend <spec>", "backend: workspace name (reference), npm package name, or path")
-    .option("--all", "every backend configuration in the workspace")
+    .option("-b, --backend <spec>", `backend: npm package name or path${c.aliases ? ` (or a short name: ${Object.keys(c.aliases).join(", ")})` : ""}`);
+  if (c.allRuns) cmd.option("--all", "every backend configuration in the workspace");
+  cmd
     .option("--precision <p>", "ask the backend for this precision (float64 | float32), if it offers several")
     .option("--fixture <file...>", "extra golden file(s) to check (any kind: 2-2-2 trajectory or CNN case)")
     .option("--only-fixtures", "check only the --fixture files, not the committed goldens")
-    .option("--workbook <file.xlsx...>", "class workbook(s): audited columns become extra 2-2-2 checks (default: $NNSPEC_WORKBOOK)")
+    .option("--workbook <file.xlsx...>", "class workbook(s): audited columns become extra 2-2-2 checks (default: $NNSPEC_WORKBOOK; needs exceljs)")
     .option("--report <file>", "write the JSON report here (with --all: one file per run, suffixed)")
     .action(async (raw: unknown) => {
-      const o = parseWith(optionsSchema, raw, "nnspec conformance options");
+      const o = parseWith(optionsSchema.refine((v) => v.backend !== undefined || v.all, {
+        message: c.allRuns ? "give --backend <name|package|path> or --all" : "give --backend <package|path>", path: ["backend"],
+      }), raw, "nnspec conformance options");
       const fixtures = (o.fixture ?? []).map((f) => resolve(f));
-      const runs = o.all ? WORKSPACE_RUNS : [{ backend: o.backend!, options: o.precision ? { precision: o.precision } : {} }];
+      const runs = o.all && c.allRuns ? c.allRuns : [{ backend: o.backend!, options: o.precision ? { precision: o.precision } : {} }];
       let failed = 0;
       for (const [i, run] of runs.entries()) {
         const reportPath = o.report && runs.length > 1 ? o.report.replace(/(\.json)?$/, `-${i + 1}.json`) : o.report;
         const report = await runConformance({
-          backend: run.backend, backendOptions: run.options, reportPath,
+          backend: run.backend, backendOptions: run.options, reportPath, ...(c.aliases ? { aliases: c.aliases } : {}),
           ...(o.workbook ? { workbooks: o.workbook.map((w) => resolve(w)) } : {}),
           ...(o.onlyFixtures ? { onlyFixtures: fixtures } : { extraFixtures: fixtures }),
         });

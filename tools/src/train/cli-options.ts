@@ -1,0 +1,42 @@
+import { z } from "zod";
+import { UsageError } from "@nnspec/conformance";
+
+/** CLI values arrive as strings; these turn them into numbers with a message that says what was expected. */
+export const cliInt = (min: number) =>
+  z.string().trim().regex(/^-?[0-9]+$/, `expected an integer${min > 0 ? " ≥ " + min : ""}`).transform(Number)
+    .pipe(z.number().int().min(min, `must be ≥ ${min}`).max(Number.MAX_SAFE_INTEGER, "is too large"));
+export const cliPositiveNumber = z.string().trim().refine((s) => s !== "" && Number.isFinite(Number(s)), "expected a number")
+  .transform(Number).pipe(z.number().positive("must be > 0"));
+
+/** `nnspec train` options (commander's camelCase keys). */
+export const trainCliSchema = z.object({
+  backend: z.string().min(1, "must not be empty"),
+  precision: z.enum(["float32", "float64"]),
+  epochs: cliInt(1),
+  batch: cliInt(1),
+  seed: cliInt(0).pipe(z.number().max(0xffffffff, "must fit in 32 bits")),
+  limit: cliInt(1).optional(),
+  testLimit: cliInt(1).optional(),
+  evalBatch: cliInt(1),
+  maxLr: cliPositiveNumber,
+  dataDir: z.string().min(1).optional(),
+  out: z.string().min(1).optional(),
+  checkpoint: z.string().min(1).optional(),
+  resume: z.string().min(1).optional(),
+  logEvery: cliInt(1),
+}).strict();
+export type TrainCliOptions = z.infer<typeof trainCliSchema>;
+
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Parse commander's options with `schema`; a failure names the offending option(s) as typed on the command line. */
+export function parseCliOptions<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: Record<string, unknown>, command: string): T {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => {
+    const key = String(i.path[0] ?? "");
+    const given = key in raw ? ` (got ${JSON.stringify(raw[key])})` : "";
+    return i.code === "unrecognized_keys" ? `unknown option(s) ${i.keys.map(flagOf).join(", ")}` : `option ${flagOf(key)}: ${i.message}${given}`;
+  });
+  throw new UsageError(`nnspec ${command}: ${lines.join("; ")}`);
+}
