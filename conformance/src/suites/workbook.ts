@@ -1,12 +1,32 @@
 import { compareValues, FORWARD_NAMES, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
-import { goldenRowsFromWorkbook, gradientColumnOf, type GoldenSheet } from "@nnspec/fixtures";
+import type { GoldenSheet } from "@nnspec/fixtures/excel";
 import { outcomeOf, type Check } from "../checks.ts";
+import { UsageError } from "../errors.ts";
+
+type ExcelModule = typeof import("@nnspec/fixtures/excel");
+
+/** What to type when exceljs is missing: the judge lists it as an optional peer, needed only for workbooks. */
+export const EXCELJS_HINT = "reading class workbooks (--workbook, $NNSPEC_WORKBOOK) needs exceljs: npm install --save-dev exceljs@4.4.0";
+
+/**
+ * The workbook reader, loaded only when a workbook is given: exceljs (and its ~180 packages) is an optional peer of
+ * the judge. A missing exceljs becomes a one-line usage error saying how to add it.
+ */
+export async function importExcel(load: () => Promise<ExcelModule> = () => import("@nnspec/fixtures/excel")): Promise<ExcelModule> {
+  try {
+    return await load();
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    if (e.code === "ERR_MODULE_NOT_FOUND" && /exceljs/.test(String(e.message))) throw new UsageError(EXCELJS_HINT);
+    throw err;
+  }
+}
 
 /**
  * 2-2-2 checks from a class workbook: each row's own inputs and weights through the backend, compared with the
  * sheet's cached values — only for columns the audit accepts. A rejected column is never a golden source.
  */
-function sheetChecks(path: string, s: GoldenSheet): Check[] {
+function sheetChecks(path: string, s: GoldenSheet, gradientColumnOf: ExcelModule["gradientColumnOf"]): Check[] {
   const id = `workbook.${s.sheet.replace(/[^A-Za-z0-9]+/g, "_")}`;
   const forwardCols = FORWARD_NAMES.filter((c) => s.accepted.includes(c));
   const gradWeights = WEIGHT_NAMES.filter((w) => s.accepted.includes(gradientColumnOf(w)));
@@ -40,8 +60,9 @@ function sheetChecks(path: string, s: GoldenSheet): Check[] {
   ];
 }
 
-export async function workbookChecks(paths: readonly string[]): Promise<Check[]> {
+export async function workbookChecks(paths: readonly string[], load?: () => Promise<ExcelModule>): Promise<Check[]> {
+  const excel = await importExcel(load);
   const out: Check[] = [];
-  for (const p of paths) for (const s of await goldenRowsFromWorkbook(p)) out.push(...sheetChecks(p, s));
+  for (const p of paths) for (const s of await excel.goldenRowsFromWorkbook(p)) out.push(...sheetChecks(p, s, excel.gradientColumnOf));
   return out;
 }

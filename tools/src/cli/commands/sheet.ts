@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import pc from "picocolors";
 import { z } from "zod";
 import { CLASS_LEARNING_RATES, learningRateSchema, parseWith } from "@nnspec/spec";
-import { EXPORT_DEFAULT_STEPS, EXPORT_STEPS_MAX, auditWorkbook, exportWorkbook, formatAuditReport } from "@nnspec/fixtures";
+import { EXPORT_DEFAULT_STEPS, EXPORT_STEPS_MAX, auditWorkbook, exportWorkbook, formatAuditReport } from "@nnspec/fixtures/excel";
 import { UsageError } from "@nnspec/conformance";
 import { readConfigFile } from "../../sweep/cli-options.ts";
 
