@@ -8,6 +8,8 @@ import { chromiumBrowser } from "./conformance/src/browser/chromium.ts";
 
 // The class workbook in ../shared (read-only, never copied): its audited columns join the 2-2-2 conformance.
 const workbook = resolve(import.meta.dirname, "../shared/fixtures/excel/class-sheet-era-v1.xlsx");
+// The real MNIST files in ../shared (read-only, checksum-verified by the loader), unless $MNIST_DIR names others.
+const mnist = resolve(import.meta.dirname, "../shared/data/mnist");
 
 /** Browser test files: the same conformance suite, run in headless Chromium (see conformance/README.md). */
 const BROWSER_TESTS = "**/test/**/*.browser.test.ts";
@@ -21,7 +23,10 @@ export default defineConfig({
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 120_000,
     hookTimeout: 300_000,
-    env: { NNSPEC_WORKBOOK: process.env.NNSPEC_WORKBOOK ?? (existsSync(workbook) ? workbook : "") },
+    env: {
+      NNSPEC_WORKBOOK: process.env.NNSPEC_WORKBOOK ?? (existsSync(workbook) ? workbook : ""),
+      MNIST_DIR: process.env.MNIST_DIR ?? (existsSync(mnist) ? mnist : ""),
+    },
     // CI's machine-readable tally (.ci/run): `pnpm test` cannot pass --reporter through pnpm 12, which claims that flag.
     reporters: process.env.NNSPEC_VITEST_JSON ? ["default", ["json", { outputFile: process.env.NNSPEC_VITEST_JSON }]] : ["default"],
     projects: [
