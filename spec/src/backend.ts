@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseWith } from "./errors.ts";
 import { precisionSchema } from "./tolerance.ts";
 import type { CnnOps } from "./cnn/contract.ts";
 import type { Net222Config, Weights } from "./net222/config.ts";
@@ -9,12 +10,26 @@ import type { StepRecord } from "./net222/trajectory.ts";
  * Capabilities a backend can claim. The suite runs the checks of every claimed capability and reports every
  * other check as "not implemented" — never skipped silently, never counted as passed.
  */
-export const CAPABILITIES = [
-  "net222.forward", "net222.gradients", "net222.step", "net222.train",
-  "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
-] as const;
+export const NET222_CAPABILITIES = ["net222.forward", "net222.gradients", "net222.step", "net222.train"] as const;
+export const CNN_CAPABILITIES = ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout"] as const;
+/** Every capability; a backend that implements the whole contract claims `[...CAPABILITIES]`. */
+export const CAPABILITIES = [...NET222_CAPABILITIES, ...CNN_CAPABILITIES] as const;
 export const capabilitySchema = z.enum(CAPABILITIES);
 export type Capability = z.infer<typeof capabilitySchema>;
+
+/** A package version as npm writes it (semver: 1.2.3, 1.2.3-rc.1, 1.2.3+build). */
+export const packageVersionSchema = z.string().regex(
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
+  "not a semver version such as 1.2.3",
+);
+
+/**
+ * The version field of a package.json, checked. A backend puts it in its manifest by reading its own package.json,
+ * so the manifest cannot drift from the version that `changeset version` writes.
+ */
+export function packageVersion(packageJson: unknown, source = "package.json"): string {
+  return parseWith(z.object({ version: packageVersionSchema }).passthrough(), packageJson, source).version;
+}
 
 export const manifestSchema = z.object({
   /** Short id used on the command line, e.g. "reference", "tfjs-wasm". */

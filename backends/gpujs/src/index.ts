@@ -1,9 +1,11 @@
-import type { Backend, Capability } from "@nnspec/spec";
+import { CAPABILITIES, packageVersion, type Backend } from "@nnspec/spec";
+import pkg from "../package.json" with { type: "json" };
 import { createCnnOps } from "./cnn/index.ts";
 import { createNet222Ops } from "./net222.ts";
 import { GPUJS_MODES, GpuRuntime, type GpujsMode } from "./runtime.ts";
 
-export const VERSION = "0.1.0";
+/** This package's version, from its package.json (src/ and dist/ both sit one level below it). */
+export const VERSION = packageVersion(pkg, "@nnspec/backend-gpujs package.json");
 export { GPUJS_MODES, type GpujsMode } from "./runtime.ts";
 
 export interface GpujsOptions {
@@ -34,13 +36,9 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   const rt = new GpuRuntime(mode, async);
   // One tiny kernel up front: gpu.js settles its real mode (and any fallback) on the first build.
   rt.release(await rt.upload([0]));
-  const capabilities: Capability[] = [
-    "net222.forward", "net222.gradients", "net222.step", "net222.train",
-    "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
-  ];
   const environment = typeof window !== "undefined" && typeof document !== "undefined" ? "browser" : "node";
   return {
-    manifest: { name: "gpujs", version: VERSION, precision: "float32", environment, device: `gpu.js 2.24 ${rt.mode}${async ? ", async kernels" : ""}`, capabilities },
+    manifest: { name: "gpujs", version: VERSION, precision: "float32", environment, device: `gpu.js 2.24 ${rt.mode}${async ? ", async kernels" : ""}`, capabilities: [...CAPABILITIES] },
     net222: createNet222Ops(rt),
     cnn: createCnnOps(rt),
     async dispose() {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { compareValues, mulberry32, toleranceFor, type QuantityKind } from "@nnspec/spec";
 import { GpuRuntime, Scope } from "../src/runtime.ts";
-import { BatchNormRelu, Conv2d, MaxPool2d } from "../src/cnn/layers.ts";
+import { BatchNorm2dRelu, Conv2d, MaxPool2d } from "../src/cnn/layers.ts";
 
 /**
  * The CNN kernels against direct float64 loops on random data, on both Node modes of gpu.js. Geometries are
@@ -66,7 +66,7 @@ for (const mode of ["webasm", "cpu"] as const) {
       const x = Float32Array.from(randoms(n * C * P), (v, k) => 40 + v * (1 + (k % 3)));
       const gamma = Float32Array.of(1.5, -0.5), beta = Float32Array.of(0.1, 0.2);
       const running = Float32Array.of(0.5, -0.5, 2, 3);
-      const bn = new BatchNormRelu("bn", [C, H, W], eps, momentum, await rt.upload(Float32Array.of(...gamma, ...beta)), await rt.upload(running));
+      const bn = new BatchNorm2dRelu("bn", [C, H, W], eps, momentum, await rt.upload(Float32Array.of(...gamma, ...beta)), await rt.upload(running));
       const a = await rt.read(await bn.forward(await rt.upload(x), pass(n)), x.length);
       const newRunning = await rt.read(bn.running, 2 * C);
       const eA = new Float64Array(x.length), eRun = new Float64Array(2 * C);

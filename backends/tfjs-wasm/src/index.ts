@@ -1,8 +1,10 @@
-import type { Backend, Capability } from "@nnspec/spec";
+import { CAPABILITIES, packageVersion, type Backend } from "@nnspec/spec";
+import pkg from "../package.json" with { type: "json" };
 import { createCnnOps, net222Ops } from "@nnspec/tfjs-common";
 import { startWasm } from "./runtime.ts";
 
-export const VERSION = "0.1.0";
+/** This package's version, from its package.json (src/ and dist/ both sit one level below it). */
+export const VERSION = packageVersion(pkg, "@nnspec/backend-tfjs-wasm package.json");
 export { WasmBinaryNotFoundError, defaultWasmDir } from "./runtime.ts";
 
 export interface TfjsWasmOptions {
@@ -30,12 +32,8 @@ function parseOptions(options: Record<string, unknown>): TfjsWasmOptions {
  */
 export async function createBackend(options: Record<string, unknown> = {}): Promise<Backend> {
   const runtime = await startWasm(parseOptions(options));
-  const capabilities: Capability[] = [
-    "net222.forward", "net222.gradients", "net222.step", "net222.train",
-    "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
-  ];
   return {
-    manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities },
+    manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities: [...CAPABILITIES] },
     net222: net222Ops,
     cnn: createCnnOps({ label: "tfjs-wasm", channelSum: "pool", affineByGemm: true }),
   };

@@ -1,8 +1,10 @@
-import type { Backend, Capability, Precision } from "@nnspec/spec";
+import { CAPABILITIES, packageVersion, type Backend, type Precision } from "@nnspec/spec";
+import pkg from "../package.json" with { type: "json" };
 import { createCnnOps, net222Ops } from "@nnspec/tfjs-common";
 import { startWebgl } from "./runtime.ts";
 
-export const VERSION = "0.1.0";
+/** This package's version, from its package.json (src/ and dist/ both sit one level below it). */
+export const VERSION = packageVersion(pkg, "@nnspec/backend-tfjs-webgl package.json");
 export { WebglUnavailableError, type WebglRuntime } from "./runtime.ts";
 
 function parseOptions(options: Record<string, unknown>): { precision?: Precision } {
@@ -25,12 +27,8 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   const precision: Precision = runtime.float32Textures ? "float32" : "float16";
   if (wanted === "float32" && precision !== "float32")
     throw new Error(`tfjs-webgl backend: float32 asked for, but this WebGL context (${runtime.renderer}) only renders float16 textures`);
-  const capabilities: Capability[] = [
-    "net222.forward", "net222.gradients", "net222.step", "net222.train",
-    "cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout",
-  ];
   return {
-    manifest: { name: "tfjs-webgl", version: VERSION, precision, environment: "browser", device: runtime.device, capabilities },
+    manifest: { name: "tfjs-webgl", version: VERSION, precision, environment: "browser", device: runtime.device, capabilities: [...CAPABILITIES] },
     net222: net222Ops,
     cnn: createCnnOps({ label: "tfjs-webgl", channelSum: "reduce" }),
   };

@@ -142,3 +142,37 @@ export const BLOCK_OUTPUTS = [
   "block1", "block2", "block3", "pool1", "block4", "block5", "block6", "pool2", "block7", "block8", "block9", "gap", "logits", "logProbs",
 ] as const;
 export type BlockName = (typeof BLOCK_OUTPUTS)[number];
+
+/**
+ * Which layer's output is recorded under which block name, index-aligned with `layers` (null: not recorded):
+ *  - a conv block post-ReLU, on the ReLU that follows its BatchNorm ("bn3" → "block3");
+ *  - a pool on the dropout right after it, if any (dropout is the identity when off, so the value is the pool's
+ *    output in eval mode and what the next layer sees in train mode), else on the pool itself;
+ *  - "gap", "logits" (the linear layer) and "logProbs" on their layers.
+ * A backend that fuses consecutive layers into one (e.g. BatchNorm + ReLU) records what the last of them records.
+ * Throws if a name it derives is not a BLOCK_OUTPUTS name.
+ */
+export function recordedBlocks(layers: readonly LayerSpec[] = CNN_LAYERS): (BlockName | null)[] {
+  const blockName = (name: string, layer: string): BlockName => {
+    if (!(BLOCK_OUTPUTS as readonly string[]).includes(name)) throw new Error(`recordedBlocks: layer ${layer} would record "${name}", which is not a block output (${BLOCK_OUTPUTS.join(", ")})`);
+    return name as BlockName;
+  };
+  const out: (BlockName | null)[] = [];
+  layers.forEach((l, i) => {
+    const prev = layers[i - 1];
+    let rec: BlockName | null = null;
+    if (l.type === "relu" && prev?.type === "batchnorm2d") rec = blockName(prev.name.replace(/^bn/, "block"), prev.name);
+    else if (l.type === "maxpool2d") rec = blockName(l.name, l.name);
+    else if (l.type === "dropout" && prev?.type === "maxpool2d") {
+      rec = out[i - 1]!;
+      out[i - 1] = null;
+    } else if (l.type === "gap") rec = "gap";
+    else if (l.type === "linear") rec = "logits";
+    else if (l.type === "logsoftmax") rec = "logProbs";
+    out.push(rec);
+  });
+  return out;
+}
+
+/** recordedBlocks() of the CNN: CNN_BLOCK_RECORDS[i] is the block name layer CNN_LAYERS[i]'s output is recorded under. */
+export const CNN_BLOCK_RECORDS: readonly (BlockName | null)[] = recordedBlocks(CNN_LAYERS);

@@ -1,3 +1,4 @@
+import { SpecValidationError } from "../errors.ts";
 import type { FloatArray } from "../numbers.ts";
 import type { BlockName, SummaryRow } from "./architecture.ts";
 import type { SgdStep } from "./optim.ts";
@@ -46,4 +47,19 @@ export interface CnnModel {
 export interface CnnOps {
   /** A model from given parameters (and optional BN buffers; fresh ones otherwise). */
   create(init: { parameters: CnnTensors; buffers?: CnnTensors }): Promise<CnnModel>;
+}
+
+/**
+ * The labels rule of CnnModel.backward: one label per image of the batch, each an integer class in 0..classes − 1.
+ * Throws a one-line SpecValidationError from `source` (e.g. "reference CNN") naming the first bad label.
+ */
+export function validateLabels(labels: ArrayLike<number>, n: number, classes: number, source: string): void {
+  const fail = (problem: string): never => {
+    throw new SpecValidationError(source, [problem], { oneLine: true });
+  };
+  if (labels.length !== n) fail(`${labels.length} labels for a batch of ${n}`);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classes) fail(`labels[${i}] = ${y} is not a class in 0..${classes - 1}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { dropoutKeeps, type Shape } from "@nnspec/spec";
+import { CNN_BLOCK_RECORDS, CNN_LAYERS, INPUT_SHAPE, dropoutKeeps, type BlockName, type CnnTensors, type Shape } from "@nnspec/spec";
 import type { GpuRuntime, Scope, Tensor } from "../runtime.ts";
 import * as K from "./kernels.ts";
 
@@ -88,7 +88,7 @@ export class Conv2d implements Layer {
 }
 
 /** BatchNorm2d followed by ReLU, as one layer: the block outputs the contract records are post-ReLU anyway. */
-export class BatchNormRelu implements Layer {
+export class BatchNorm2dRelu implements Layer {
   readonly moduleType = "BatchNorm2d";
   readonly outShape: Shape;
   readonly affine: ParamGroup;
@@ -277,4 +277,87 @@ export class LogSoftmax implements Layer {
   async backward(): Promise<Tensor> {
     throw new Error("log-softmax backward runs fused with the NLL loss (model.backward)");
   }
+}
+
+export interface Built {
+  readonly layer: Layer;
+  /** Block name this layer's output is reported under when recording (spec's CNN_BLOCK_RECORDS). */
+  readonly records: BlockName | null;
+}
+
+/** What CnnOps.create receives. */
+export type Init = { readonly parameters: CnnTensors; readonly buffers?: CnnTensors };
+
+function tensorOf(init: Init, name: string, want: number): Float32Array {
+  const src = init.parameters[name];
+  if (!src) throw new Error(`gpujs CNN: parameters.${name} is missing`);
+  if (src.length !== want) throw new Error(`gpujs CNN: parameters.${name} has ${src.length} values, expected ${want}`);
+  return Float32Array.from(src);
+}
+
+function bufferOf(init: Init, name: string, want: number): Float32Array | null {
+  if (!init.buffers) return null;
+  const src = init.buffers[name];
+  if (!src) throw new Error(`gpujs CNN: buffers.${name} is missing`);
+  if (src.length !== want) throw new Error(`gpujs CNN: buffers.${name} has ${src.length} values, expected ${want}`);
+  return Float32Array.from(src);
+}
+
+const concat = (a: Float32Array, b: Float32Array): Float32Array => {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
+
+/** Layers from the architecture data (BatchNorm + the ReLU after it become one layer), parameters uploaded. */
+export async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> {
+  let shape: Shape = [...INPUT_SHAPE];
+  const built: Built[] = [];
+  for (let li = 0; li < CNN_LAYERS.length; li++) {
+    const spec = CNN_LAYERS[li]!;
+    let layer: Layer;
+    switch (spec.type) {
+      case "conv2d": {
+        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
+        const w = tensorOf(init, `${spec.name}.weight`, spec.outChannels * spec.inChannels * 9);
+        const b = tensorOf(init, `${spec.name}.bias`, spec.outChannels);
+        layer = new Conv2d(spec.name, shape, spec.outChannels, await rt.upload(w), await rt.upload(b));
+        break;
+      }
+      case "batchnorm2d": {
+        if (CNN_LAYERS[li + 1]?.type !== "relu") throw new Error(`${spec.name}: the gpujs backend fuses BatchNorm with the ReLU after it, but none follows`);
+        li++; // the ReLU is part of this layer
+        const C = spec.channels;
+        const affine = concat(tensorOf(init, `${spec.name}.weight`, C), tensorOf(init, `${spec.name}.bias`, C));
+        const rm = bufferOf(init, `${spec.name}.running_mean`, C) ?? new Float32Array(C);
+        const rv = bufferOf(init, `${spec.name}.running_var`, C) ?? new Float32Array(C).fill(1);
+        const bn = new BatchNorm2dRelu(spec.name, shape, spec.eps, spec.momentum, await rt.upload(affine), await rt.upload(concat(rm, rv)));
+        bn.numBatchesTracked = bufferOf(init, `${spec.name}.num_batches_tracked`, 1)?.[0] ?? 0;
+        layer = bn;
+        break;
+      }
+      case "relu":
+        throw new Error("gpujs CNN: a ReLU must follow a BatchNorm layer");
+      case "maxpool2d":
+        layer = new MaxPool2d(spec.name, shape);
+        break;
+      case "dropout":
+        layer = new Dropout(spec.name, shape, spec.p, spec.index);
+        break;
+      case "gap":
+        layer = new GlobalAvgPool(shape);
+        break;
+      case "linear":
+        layer = new Linear(spec.name, shape, spec.inFeatures, spec.outFeatures, await rt.upload(tensorOf(init, `${spec.name}.weight`, spec.outFeatures * spec.inFeatures)), await rt.upload(tensorOf(init, `${spec.name}.bias`, spec.outFeatures)));
+        break;
+      case "logsoftmax":
+        layer = new LogSoftmax(shape);
+        break;
+    }
+    // `li` is the last spec layer this one covers (the ReLU, for a fused BatchNorm): it says what is recorded.
+    built.push({ layer, records: CNN_BLOCK_RECORDS[li] ?? null });
+    shape = layer.outShape;
+  }
+  return built;
 }

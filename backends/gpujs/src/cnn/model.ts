@@ -1,110 +1,17 @@
 import {
-  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES,
+  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES, validateLabels,
   type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
-  type SgdStep, type Shape, type SummaryRow,
+  type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
 import { Scope, type GpuRuntime, type Tensor } from "../runtime.ts";
 import * as K from "./kernels.ts";
-import { BatchNormRelu, Conv2d, Dropout, GlobalAvgPool, Linear, LogSoftmax, MaxPool2d, type Layer, type ParamGroup } from "./layers.ts";
-
-interface Built {
-  readonly layer: Layer;
-  /** Block name this layer's output is reported under when recording. */
-  readonly records: BlockName | null;
-}
-
-type Init = { readonly parameters: CnnTensors; readonly buffers?: CnnTensors };
-
-function tensorOf(init: Init, name: string, want: number): Float32Array {
-  const src = init.parameters[name];
-  if (!src) throw new Error(`gpujs CNN: parameters.${name} is missing`);
-  if (src.length !== want) throw new Error(`gpujs CNN: parameters.${name} has ${src.length} values, expected ${want}`);
-  return Float32Array.from(src);
-}
-
-function bufferOf(init: Init, name: string, want: number): Float32Array | null {
-  if (!init.buffers) return null;
-  const src = init.buffers[name];
-  if (!src) throw new Error(`gpujs CNN: buffers.${name} is missing`);
-  if (src.length !== want) throw new Error(`gpujs CNN: buffers.${name} has ${src.length} values, expected ${want}`);
-  return Float32Array.from(src);
-}
-
-const concat = (a: Float32Array, b: Float32Array): Float32Array => {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-};
-
-/** Layers from the architecture data (BatchNorm + the ReLU after it become one layer), parameters uploaded. */
-async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> {
-  let shape: Shape = [...INPUT_SHAPE];
-  const built: Built[] = [];
-  for (let li = 0; li < CNN_LAYERS.length; li++) {
-    const spec = CNN_LAYERS[li]!;
-    let layer: Layer;
-    let records: BlockName | null = null;
-    switch (spec.type) {
-      case "conv2d": {
-        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
-        const w = tensorOf(init, `${spec.name}.weight`, spec.outChannels * spec.inChannels * 9);
-        const b = tensorOf(init, `${spec.name}.bias`, spec.outChannels);
-        layer = new Conv2d(spec.name, shape, spec.outChannels, await rt.upload(w), await rt.upload(b));
-        break;
-      }
-      case "batchnorm2d": {
-        if (CNN_LAYERS[li + 1]?.type !== "relu") throw new Error(`${spec.name}: the gpujs backend fuses BatchNorm with the ReLU after it, but none follows`);
-        li++; // the ReLU is part of this layer
-        const C = spec.channels;
-        const affine = concat(tensorOf(init, `${spec.name}.weight`, C), tensorOf(init, `${spec.name}.bias`, C));
-        const rm = bufferOf(init, `${spec.name}.running_mean`, C) ?? new Float32Array(C);
-        const rv = bufferOf(init, `${spec.name}.running_var`, C) ?? new Float32Array(C).fill(1);
-        const bn = new BatchNormRelu(spec.name, shape, spec.eps, spec.momentum, await rt.upload(affine), await rt.upload(concat(rm, rv)));
-        bn.numBatchesTracked = bufferOf(init, `${spec.name}.num_batches_tracked`, 1)?.[0] ?? 0;
-        layer = bn;
-        records = spec.name.replace(/^bn/, "block") as BlockName;
-        break;
-      }
-      case "relu":
-        throw new Error("gpujs CNN: a ReLU must follow a BatchNorm layer");
-      case "maxpool2d":
-        layer = new MaxPool2d(spec.name, shape);
-        records = spec.name as BlockName;
-        break;
-      case "dropout":
-        layer = new Dropout(spec.name, shape, spec.p, spec.index);
-        // A pool output is reported after its dropout (identity when dropout is off).
-        if (CNN_LAYERS[li - 1]?.type === "maxpool2d") {
-          const last = built.pop()!;
-          built.push({ layer: last.layer, records: null });
-          records = last.records;
-        }
-        break;
-      case "gap":
-        layer = new GlobalAvgPool(shape);
-        records = "gap";
-        break;
-      case "linear":
-        layer = new Linear(spec.name, shape, spec.inFeatures, spec.outFeatures, await rt.upload(tensorOf(init, `${spec.name}.weight`, spec.outFeatures * spec.inFeatures)), await rt.upload(tensorOf(init, `${spec.name}.bias`, spec.outFeatures)));
-        records = "logits";
-        break;
-      case "logsoftmax":
-        layer = new LogSoftmax(shape);
-        records = "logProbs";
-        break;
-    }
-    built.push({ layer, records });
-    shape = layer.outShape;
-  }
-  return built;
-}
+import { BatchNorm2dRelu, buildLayers, type Built, type Init, type ParamGroup } from "./layers.ts";
 
 export class GpujsCnnModel implements CnnModel {
   private readonly forwardScope: Scope;
   private readonly backwardScope: Scope;
   private readonly groups: Map<string, { group: ParamGroup; offset: number; size: number }>;
-  private readonly bns: Map<string, BatchNormRelu>;
+  private readonly bns: Map<string, BatchNorm2dRelu>;
   private train: { n: number; logProbs: Tensor } | null = null;
   private haveGradients = false;
   private disposed = false;
@@ -113,7 +20,7 @@ export class GpujsCnnModel implements CnnModel {
     this.forwardScope = new Scope(rt);
     this.backwardScope = new Scope(rt);
     this.groups = new Map(built.flatMap((b) => b.layer.groups.flatMap((g) => g.slots.map((s) => [s.name, { group: g, offset: s.offset, size: s.size }] as const))));
-    this.bns = new Map(built.flatMap((b) => (b.layer instanceof BatchNormRelu ? [[b.layer.name, b.layer] as const] : [])));
+    this.bns = new Map(built.flatMap((b) => (b.layer instanceof BatchNorm2dRelu ? [[b.layer.name, b.layer] as const] : [])));
     for (const p of CNN_PARAMS) if (!this.groups.has(p.name)) throw new Error(`gpujs CNN: the built model has no parameter "${p.name}"`);
   }
 
@@ -178,13 +85,8 @@ export class GpujsCnnModel implements CnnModel {
     const st = this.train;
     if (!st) throw new Error("gpujs CNN: backward() needs a train-mode forward() just before it");
     const { n, logProbs } = st;
-    if (labels.length !== n) throw new Error(`gpujs CNN: ${labels.length} labels for a batch of ${n}`);
-    const y = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = labels[i]!;
-      if (!Number.isInteger(v) || v < 0 || v >= NUM_CLASSES) throw new Error(`gpujs CNN: labels[${i}] = ${v} is not a class in 0..${NUM_CLASSES - 1}`);
-      y[i] = v;
-    }
+    validateLabels(labels, n, NUM_CLASSES, "gpujs CNN");
+    const y = Float32Array.from(labels);
     this.backwardScope.releaseAll();
     for (const g of this.allGroups()) g.grad = null;
     const scope = this.backwardScope;

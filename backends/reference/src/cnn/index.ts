@@ -6,8 +6,8 @@ export type { CnnPrecision } from "./arrays.ts";
 export { ReferenceCnnModel } from "./model.ts";
 
 export interface CnnOpsOptions {
-  /** Storage precision: "float32" (default, the training path) or "float64" (conformance at float64 tolerance). */
-  readonly precision?: CnnPrecision;
+  /** Storage precision: "float32" (the training path) or "float64" (conformance at float64 tolerance). No default here: createBackend's options hold the backend's one default. */
+  readonly precision: CnnPrecision;
   /** 1 = single-threaded; 2 = one worker_threads conv worker per model (Node only). */
   readonly threads?: 1 | 2;
 }
@@ -23,8 +23,8 @@ export async function defaultThreads(): Promise<1 | 2> {
 }
 
 /** The reference backend's CNN operations. */
-export function createCnnOps(options: CnnOpsOptions = {}): CnnOps & { readonly precision: CnnPrecision; readonly threads: number } {
-  const f = arrayFactory(options.precision ?? "float32");
+export function createCnnOps(options: CnnOpsOptions): CnnOps & { readonly precision: CnnPrecision; readonly threads: number } {
+  const f = arrayFactory(options.precision);
   const threads = options.threads ?? 1;
   return {
     precision: f.precision,

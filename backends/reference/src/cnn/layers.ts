@@ -1,5 +1,4 @@
-import type { Shape } from "@nnspec/spec";
-import { dropoutKeeps } from "@nnspec/spec";
+import { CNN_BLOCK_RECORDS, CNN_LAYERS, INPUT_SHAPE, dropoutKeeps, type BlockName, type Shape } from "@nnspec/spec";
 import type { Arr, ArrayFactory } from "./arrays.ts";
 import { ConvScratch, convBackwardRange, convForwardRange, flipKernel, type ConvGeometry } from "./conv-kernels.ts";
 import type { ConvPool } from "./conv-pool.ts";
@@ -473,4 +472,47 @@ export class LogSoftmax implements Layer {
     }
     return dx;
   }
+}
+
+export interface Built {
+  readonly layer: Layer;
+  /** Block name this layer's output is reported under when recording (spec's CNN_BLOCK_RECORDS). */
+  readonly records: BlockName | null;
+}
+
+/** Layer objects from the architecture data, each taking the previous one's output shape. */
+export function buildLayers(f: ArrayFactory, pool: ConvPool | null): Built[] {
+  let shape: Shape = [...INPUT_SHAPE];
+  return CNN_LAYERS.map((spec, i) => {
+    let layer: Layer;
+    switch (spec.type) {
+      case "conv2d":
+        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
+        layer = new Conv2d(f, spec.name, shape, spec.outChannels, pool);
+        break;
+      case "batchnorm2d":
+        layer = new BatchNorm2d(f, spec.name, shape, spec.eps, spec.momentum);
+        break;
+      case "relu":
+        layer = new Relu(f, shape);
+        break;
+      case "maxpool2d":
+        layer = new MaxPool2d(f, spec.name, shape);
+        break;
+      case "dropout":
+        layer = new Dropout(f, spec.name, shape, spec.p, spec.index);
+        break;
+      case "gap":
+        layer = new GlobalAvgPool(f, shape);
+        break;
+      case "linear":
+        layer = new Linear(f, spec.name, shape, spec.inFeatures, spec.outFeatures);
+        break;
+      case "logsoftmax":
+        layer = new LogSoftmax(f, shape);
+        break;
+    }
+    shape = layer.outShape;
+    return { layer, records: CNN_BLOCK_RECORDS[i] ?? null };
+  });
 }

@@ -1,77 +1,11 @@
 import {
-  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, sgdUpdate,
-  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type LayerSpec,
-  type SgdStep, type Shape, type SummaryRow,
+  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, sgdUpdate, validateLabels,
+  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type SgdStep,
+  type SummaryRow,
 } from "@nnspec/spec";
 import type { Arr, ArrayFactory } from "./arrays.ts";
 import type { ConvPool } from "./conv-pool.ts";
-import {
-  BatchNorm2d, Conv2d, Dropout, GlobalAvgPool, Linear, LogSoftmax, MaxPool2d, Relu,
-  type ForwardContext, type Layer, type ParamSlot,
-} from "./layers.ts";
-
-interface Built {
-  readonly layer: Layer;
-  /** Block name this layer's output is reported under when recording. */
-  readonly records: BlockName | null;
-}
-
-/** Layer objects from the architecture data, each taking the previous one's output shape. */
-function buildLayers(f: ArrayFactory, pool: ConvPool | null): Built[] {
-  let shape: Shape = [...INPUT_SHAPE];
-  let prev: LayerSpec | null = null;
-  let lastBn = "";
-  const built: Built[] = [];
-  for (const spec of CNN_LAYERS) {
-    let layer: Layer;
-    let records: BlockName | null = null;
-    switch (spec.type) {
-      case "conv2d":
-        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
-        layer = new Conv2d(f, spec.name, shape, spec.outChannels, pool);
-        break;
-      case "batchnorm2d":
-        layer = new BatchNorm2d(f, spec.name, shape, spec.eps, spec.momentum);
-        lastBn = spec.name;
-        break;
-      case "relu":
-        layer = new Relu(f, shape);
-        // A conv block is reported post-ReLU: "bn3" → "block3".
-        records = (prev?.type === "batchnorm2d" ? lastBn.replace(/^bn/, "block") : null) as BlockName | null;
-        break;
-      case "maxpool2d":
-        layer = new MaxPool2d(f, spec.name, shape);
-        records = spec.name as BlockName;
-        break;
-      case "dropout":
-        layer = new Dropout(f, spec.name, shape, spec.p, spec.index);
-        // The pool outputs are reported after their dropout (identity when dropout is off).
-        if (prev?.type === "maxpool2d") records = prev.name as BlockName;
-        break;
-      case "gap":
-        layer = new GlobalAvgPool(f, shape);
-        records = "gap";
-        break;
-      case "linear":
-        layer = new Linear(f, spec.name, shape, spec.inFeatures, spec.outFeatures);
-        records = "logits";
-        break;
-      case "logsoftmax":
-        layer = new LogSoftmax(f, shape);
-        records = "logProbs";
-        break;
-    }
-    // A dropout right after a pool takes over the pool's record.
-    if (spec.type === "dropout" && records) {
-      const last = built[built.length - 1]!;
-      built[built.length - 1] = { layer: last.layer, records: null };
-    }
-    built.push({ layer, records });
-    shape = layer.outShape;
-    prev = spec;
-  }
-  return built;
-}
+import { BatchNorm2d, buildLayers, type Built, type ForwardContext, type ParamSlot } from "./layers.ts";
 
 export class ReferenceCnnModel implements CnnModel {
   private readonly built: Built[];
@@ -151,12 +85,11 @@ export class ReferenceCnnModel implements CnnModel {
     if (!st) throw new Error("reference CNN: backward() needs a train-mode forward() just before it");
     const { n, logProbs } = st;
     const C = logProbs.length / n;
-    if (labels.length !== n) throw new Error(`reference CNN: ${labels.length} labels for a batch of ${n}`);
+    validateLabels(labels, n, C, "reference CNN");
     const dy = this.f.alloc(logProbs.length);
     let loss = 0;
     for (let i = 0; i < n; i++) {
       const y = labels[i]!;
-      if (!Number.isInteger(y) || y < 0 || y >= C) throw new Error(`reference CNN: labels[${i}] = ${y} is not a class in 0..${C - 1}`);
       loss -= logProbs[i * C + y]!;
       dy[i * C + y] = -1 / n;
     }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import type { BlockName, LayerSpec, Shape } from "@nnspec/spec";
+import { recordedBlocks, type BlockName, type LayerSpec, type Shape } from "@nnspec/spec";
 import { dropoutMaskNhwc } from "./dropout-mask.ts";
 import { conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
 
@@ -65,7 +65,7 @@ export interface Layer {
 type Spec<T extends LayerSpec["type"]> = Extract<LayerSpec, { type: T }>;
 const dims4 = (t: tf.Tensor): [number, number, number, number] => t.shape as [number, number, number, number];
 
-class Conv2dLayer implements Layer {
+class Conv2d implements Layer {
   readonly moduleType = "Conv2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -92,7 +92,7 @@ class Conv2dLayer implements Layer {
  * BatchNorm2d, PyTorch semantics: train mode normalises with the biased batch variance and moves the running
  * stats by `momentum` towards the batch mean and the *unbiased* variance; eval mode uses the running stats.
  */
-class BatchNormLayer implements Layer {
+class BatchNorm2d implements Layer {
   readonly moduleType = "BatchNorm2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -162,7 +162,7 @@ class BatchNormLayer implements Layer {
   }
 }
 
-class ReluLayer implements Layer {
+class Relu implements Layer {
   readonly moduleType = null;
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -180,7 +180,7 @@ class ReluLayer implements Layer {
   }
 }
 
-class MaxPoolLayer implements Layer {
+class MaxPool2d implements Layer {
   readonly moduleType = "MaxPool2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -196,7 +196,7 @@ class MaxPoolLayer implements Layer {
   }
 }
 
-class DropoutLayer implements Layer {
+class Dropout implements Layer {
   readonly moduleType = "Dropout";
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -214,7 +214,7 @@ class DropoutLayer implements Layer {
   }
 }
 
-class GapLayer implements Layer {
+class GlobalAvgPool implements Layer {
   readonly moduleType = null;
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -236,7 +236,7 @@ class GapLayer implements Layer {
   }
 }
 
-class LinearLayer implements Layer {
+class Linear implements Layer {
   readonly moduleType = "Linear";
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -257,7 +257,7 @@ class LinearLayer implements Layer {
   }
 }
 
-class LogSoftmaxLayer implements Layer {
+class LogSoftmax implements Layer {
   readonly moduleType = null;
   records: BlockName | null = null;
   readonly outShape: Shape;
@@ -276,63 +276,50 @@ class LogSoftmaxLayer implements Layer {
 
 /** The layer list from the architecture data; BatchNorm layers get their running-state holders. */
 export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnState: (name: string) => BnState, label: string): Layer[] {
+  const records = recordedBlocks(layers);
   let shape: Shape = [...inputShape];
   const built: Layer[] = [];
-  let lastBn = "";
-  for (const spec of layers) {
+  layers.forEach((spec, i) => {
     let layer: Layer;
     switch (spec.type) {
       case "conv2d":
         if (shape[0] !== spec.inChannels) throw new Error(`${label} CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
         if (spec.kernel % 2 !== 1) throw new Error(`${label} CNN: ${spec.name} needs an odd kernel for "same" padding`);
-        layer = new Conv2dLayer(spec, shape);
+        layer = new Conv2d(spec, shape);
         break;
       case "batchnorm2d":
-        layer = new BatchNormLayer(spec, shape, bnState(spec.name));
-        lastBn = spec.name;
+        layer = new BatchNorm2d(spec, shape, bnState(spec.name));
         break;
       case "relu": {
-        const relu = new ReluLayer(spec, shape);
+        const relu = new Relu(spec, shape);
         const prev = built[built.length - 1];
-        if (prev instanceof BatchNormLayer) {
+        if (prev instanceof BatchNorm2d) {
           prev.reluFollows = true;
           relu.afterBn = true;
         }
         layer = relu;
-        // A conv block is reported post-ReLU: "bn3" → "block3".
-        if (built[built.length - 1]?.spec.type === "batchnorm2d") layer.records = lastBn.replace(/^bn/, "block") as BlockName;
         break;
       }
       case "maxpool2d":
-        layer = new MaxPoolLayer(spec, shape);
-        layer.records = spec.name as BlockName;
+        layer = new MaxPool2d(spec, shape);
         break;
-      case "dropout": {
-        layer = new DropoutLayer(spec, shape);
-        // A pool is reported after the dropout that follows it (identity when dropout is off), as the reference does.
-        const prev = built[built.length - 1];
-        if (prev?.spec.type === "maxpool2d") {
-          layer.records = prev.records;
-          prev.records = null;
-        }
+      case "dropout":
+        layer = new Dropout(spec, shape);
         break;
-      }
       case "gap":
-        layer = new GapLayer(spec, shape);
-        layer.records = "gap";
+        layer = new GlobalAvgPool(spec, shape);
         break;
       case "linear":
         if (shape.length !== 1 || shape[0] !== spec.inFeatures) throw new Error(`${label} CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
-        layer = new LinearLayer(spec);
-        layer.records = "logits";
+        layer = new Linear(spec);
         break;
       case "logsoftmax":
-        layer = new LogSoftmaxLayer(spec, shape);
-        layer.records = "logProbs";
+        layer = new LogSoftmax(spec, shape);
         break;
     }
+    layer.records = records[i] ?? null;
     built.push(layer);
     shape = layer.outShape;
-  }
+  });
   return built;
 }

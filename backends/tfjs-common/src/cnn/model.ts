@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import {
-  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE,
+  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, validateLabels,
   type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
   type ParamSpec, type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
@@ -193,14 +193,10 @@ export class TfjsCnnModel implements CnnModel {
     if (!st) throw new Error(`${this.label} CNN: backward() needs a train-mode forward() just before it`);
     const { n, logProbs } = st;
     const classes = logProbs.shape[1]!;
-    if (labels.length !== n) throw new Error(`${this.label} CNN: ${labels.length} labels for a batch of ${n}`);
+    validateLabels(labels, n, classes, `${this.label} CNN`);
     // ∂(mean NLL)/∂logProbs = −onehot/n, built in JS (n × classes floats).
     const dLogProbs = new Float32Array(n * classes);
-    for (let i = 0; i < n; i++) {
-      const y = labels[i]!;
-      if (!Number.isInteger(y) || y < 0 || y >= classes) throw new Error(`${this.label} CNN: labels[${i}] = ${y} is not a class in 0..${classes - 1}`);
-      dLogProbs[i * classes + y] = -1 / n;
-    }
+    for (let i = 0; i < n; i++) dLogProbs[i * classes + labels[i]!] = -1 / n;
     const lp = (await logProbs.data()) as Float32Array;
     let loss = 0;
     for (let i = 0; i < n; i++) loss -= lp[i * classes + labels[i]!]!;
