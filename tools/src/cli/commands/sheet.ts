@@ -3,7 +3,7 @@ import pc from "picocolors";
 import { z } from "zod";
 import { CLASS_LEARNING_RATES, learningRateSchema, parseWith } from "@nnspec/spec";
 import { EXPORT_DEFAULT_STEPS, EXPORT_STEPS_MAX, auditWorkbook, exportWorkbook, formatAuditReport } from "@nnspec/fixtures/excel";
-import { UsageError } from "@nnspec/conformance";
+import { EXIT, UsageError } from "@nnspec/conformance";
 import { readConfigFile } from "../../sweep/cli-options.ts";
 
 /**
@@ -57,7 +57,7 @@ export function registerSheet(program: Command): void {
 
   sheet
     .command("audit")
-    .description("check every computed column of a 2-2-2 workbook against the spec formulas (exit 1: inconsistent, 2: bad input)")
+    .description("check every computed column of a 2-2-2 workbook against the spec formulas, columns found by header or by content (exit 1: inconsistent, 2: bad input, 3: incomplete — a quantity not found)")
     .argument("<file>", ".xlsx workbook (cached values are read; nothing is recalculated)")
     .option("--lr <eta>", "learning rate for the update check (wins over an η/LR cell in the sheet)")
     .option("--json", "print the report as JSON")
@@ -65,7 +65,9 @@ export function registerSheet(program: Command): void {
       const o = parseWith(auditOptionsSchema, raw, "nnspec sheet audit options");
       const report = await auditWorkbook(file, o.lr === undefined ? {} : { lr: o.lr });
       console.log(o.json ? JSON.stringify(report, null, 2) : formatAuditReport(report, { ok: pc.green, bad: pc.red, dim: pc.dim, bold: pc.bold }));
-      if (!report.summary.consistent) process.exitCode = 1;
+      // A wrong column is a fault found even when something else is missing; missing alone is "incomplete".
+      const status = report.summary.status;
+      process.exitCode = status === "inconsistent" ? EXIT.fault : status === "incomplete" ? EXIT.incomplete : EXIT.ok;
     });
 
   sheet
