@@ -1,8 +1,11 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import type { Manifest } from "@nnspec/spec";
+import type { CheckResult } from "./checks.ts";
 import { loadBackend, type LoadOptions } from "./load-backend.ts";
 import { runChecks } from "./runner.ts";
-import { buildReport, formatResultLine, formatReportSummary, type ConformanceReport } from "./report.ts";
+import { buildReport, type ConformanceReport } from "./report.ts";
+import { formatReportSummary, formatResultLine } from "./report-format.ts";
 import { collectChecks, type SuiteOptions } from "./suite.ts";
 
 export interface ConformanceRunOptions extends SuiteOptions, LoadOptions {
@@ -18,8 +21,8 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
   const backend = await loadBackend(o.backend, o.backendOptions, o);
   try {
     const checks = await collectChecks({ precision: backend.manifest.precision, ...o });
-    log(`conformance: ${backend.manifest.name} (${backend.manifest.precision}, ${backend.manifest.environment}) — ${checks.length} checks`);
-    const results = await runChecks(backend, checks, { onResult: (r, i, n) => log(`[${String(i + 1).padStart(String(n).length)}/${n}] ${formatResultLine(r)}`) });
+    log(formatRunHeader(backend.manifest, checks.length));
+    const results = await runChecks(backend, checks, { onResult: (r, i, n) => log(formatProgressLine(r, i, n)) });
     const report = buildReport(backend.manifest, results);
     log(formatReportSummary(report));
     if (o.reportPath) writeJsonAtomic(o.reportPath, report);
@@ -27,6 +30,16 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
   } finally {
     await backend.dispose?.();
   }
+}
+
+/** The first line of a run: backend, precision, environment, number of checks. */
+export function formatRunHeader(m: Manifest, checks: number): string {
+  return `conformance: ${m.name} (${m.precision}, ${m.environment}) — ${checks} checks`;
+}
+
+/** One check's line while a run goes: "[ i/n] status ratio id". */
+export function formatProgressLine(r: CheckResult, index: number, total: number): string {
+  return `[${String(index + 1).padStart(String(total).length)}/${total}] ${formatResultLine(r)}`;
 }
 
 export function writeJsonAtomic(path: string, data: unknown): void {

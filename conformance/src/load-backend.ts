@@ -4,8 +4,8 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { resolve as esmResolve } from "import-meta-resolve";
 import { z } from "zod";
-import { UsageError } from "./errors.ts";
-import { manifestSchema, parseWith, type Backend } from "@nnspec/spec";
+import { UsageError, errorMessage } from "./errors.ts";
+import { SpecValidationError, manifestSchema, parseWith, type Backend } from "@nnspec/spec";
 
 export class BackendLoadError extends UsageError {
   override name = "BackendLoadError";
@@ -137,7 +137,15 @@ export async function loadBackend(specifier: string, options: Record<string, unk
     await imported.close?.();
     throw new BackendLoadError(`backend "${specifier}" does not export createBackend()`);
   }
-  const backend = (await create(options)) as Backend;
+  let backend: Backend;
+  try {
+    backend = (await create(options)) as Backend;
+  } catch (err) {
+    await imported.close?.();
+    // A backend's own option validation is a usage error as it stands; anything else is named as createBackend's.
+    if (err instanceof SpecValidationError) throw err;
+    throw new BackendLoadError(`backend "${specifier}": createBackend() failed: ${errorMessage(err)}`, { cause: err });
+  }
   parseWith(manifestSchema, backend?.manifest, `manifest of backend "${specifier}"`);
   if (!imported.close) return backend;
   const close = imported.close;

@@ -51,6 +51,11 @@ describe("nnspec new-backend: the scaffold", () => {
     const made = await cli(["new-backend", "demo", "--dir", dir]);
     expect(made.status, made.stderr).toBe(0);
     expect(readdirSync(join(dir, "demo")).sort()).toEqual([".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
+    // The suite through vitest in Node, and the browser run (`nnspec conformance --backend . --browser`) as a test.
+    expect(readdirSync(join(dir, "demo", "test")).sort()).toEqual(["browser.test.ts", "conformance.test.ts"]);
+    const scripts = (JSON.parse(readFileSync(join(dir, "demo", "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    expect(scripts["conformance:browser"]).toBe("nnspec conformance --backend . --browser");
+    expect(readFileSync(join(dir, "demo", "README.md"), "utf8")).toMatch(/npm run conformance:browser/);
     const r = await cli(["conformance", "--backend", join(dir, "demo")]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/[1-9]\d* passed, 0 failed, [1-9]\d* not implemented/);

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,6 +47,59 @@ function summary(stdout: string): { passed: number; failed: number; notImplement
   return { passed: Number(m[1]), failed: Number(m[2]), notImplemented: Number(m[3]) };
 }
 
+/** An entry of npm's hidden lockfile (node_modules/.package-lock.json): what npm installed, and why. */
+interface Installed {
+  readonly version?: string;
+  readonly dependencies?: Record<string, string>;
+  readonly optionalDependencies?: Record<string, string>;
+  readonly peerDependencies?: Record<string, string>;
+  readonly peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  readonly os?: string[];
+  readonly cpu?: string[];
+}
+
+/** The package name at an install location ("node_modules/a/node_modules/@s/b" → "@s/b"). */
+const nameAt = (key: string) => key.slice(key.lastIndexOf("node_modules/") + "node_modules/".length);
+
+/**
+ * Every install location reachable from `start` through dependencies, optional dependencies and required peers
+ * (npm installs those) — not devDependencies, not optional peers — resolved as Node does (nearest node_modules).
+ */
+function installClosure(lock: Record<string, Installed>, start: string): Set<string> {
+  const locate = (from: string, name: string): string | undefined => {
+    for (let base = from; ; ) {
+      const key = `${base}/node_modules/${name}`.replace(/^\//, "");
+      if (lock[key]) return key;
+      if (base === "") return undefined;
+      const i = base.lastIndexOf("/node_modules/");
+      base = i < 0 ? "" : base.slice(0, i);
+    }
+  };
+  const seen = new Set<string>([start]);
+  const queue = [start];
+  for (let key = queue.pop(); key !== undefined; key = queue.pop()) {
+    const e = lock[key]!;
+    const peers = Object.keys(e.peerDependencies ?? {}).filter((p) => !e.peerDependenciesMeta?.[p]?.optional);
+    for (const dep of [...Object.keys(e.dependencies ?? {}), ...Object.keys(e.optionalDependencies ?? {}), ...peers]) {
+      const at = locate(key, dep);
+      if (at && !seen.has(at)) {
+        seen.add(at);
+        queue.push(at);
+      }
+    }
+  }
+  return seen;
+}
+
+/** Compiled native code shipped in a package folder (its own files, not nested node_modules). */
+function nativeFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    if (d.name === "node_modules") return [];
+    const p = join(dir, d.name);
+    return d.isDirectory() ? nativeFiles(p) : d.name.endsWith(".node") ? [p] : [];
+  });
+}
+
 const work = mkdtempSync(join(tmpdir(), "nnspec-packed-"));
 const packs = join(work, "packs");
 const project = join(work, "project");
@@ -68,6 +121,27 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("packed packages installed outside the workspace", () => {
+  it("the judge's own install closure is small and pure JavaScript (beyond what vitest brings)", () => {
+    const lock = (JSON.parse(readFileSync(join(project, "node_modules/.package-lock.json"), "utf8")) as { packages: Record<string, Installed> }).packages;
+    const judge = installClosure(lock, "node_modules/@nnspec/conformance");
+    const vitest = installClosure(lock, "node_modules/vitest");
+    const own = [...judge].filter((k) => !vitest.has(k) && !nameAt(k).startsWith("@nnspec/")).sort();
+    const names = own.map((k) => `${nameAt(k)}@${lock[k]!.version ?? "?"}`);
+    console.log(`judge install closure beyond vitest: ${own.length} third-party package(s): ${names.join(", ")}`);
+    expect(own.length).toBeLessThanOrEqual(25);
+    const forbidden = own.map(nameAt).filter((n) => ["vega", "vega-lite", "exceljs", "tsx"].includes(n) || n.startsWith("@resvg/"));
+    expect(forbidden).toEqual([]);
+    const native = own.flatMap((k) => {
+      const pkg = JSON.parse(readFileSync(join(project, k, "package.json"), "utf8")) as { os?: unknown; cpu?: unknown; gypfile?: unknown };
+      const why = [
+        ...(lock[k]!.os ?? pkg.os ? ["os"] : []), ...(lock[k]!.cpu ?? pkg.cpu ? ["cpu"] : []), ...(pkg.gypfile ? ["gypfile"] : []),
+        ...(existsSync(join(project, k, "binding.gyp")) ? ["binding.gyp"] : []), ...nativeFiles(join(project, k)),
+      ];
+      return why.length > 0 ? [`${nameAt(k)}: ${why.join(", ")}`] : [];
+    });
+    expect(native).toEqual([]);
+  });
+
   it("npx nnspec conformance --backend @nnspec/backend-reference passes every check (compiled JS, no tsx)", async () => {
     const r = await nnspec(["conformance", "--backend", "@nnspec/backend-reference"]);
     expect(r.status, r.stderr).toBe(0);
@@ -85,6 +159,21 @@ describe("packed packages installed outside the workspace", () => {
     expect(reference.dependencies?.tsx).toBeUndefined();
     expect(installed("@nnspec/conformance").bin).toEqual({ nnspec: "./bin/nnspec-dist.js" });
     expect(readFileSync(join(project, "node_modules/@nnspec/conformance/bin/nnspec-dist.js"), "utf8")).not.toMatch(/tsx/);
+  });
+
+  it("nnspec conformance --browser runs the published page in Chromium (the reference backend, two goldens)", async () => {
+    const goldens = join(project, "node_modules/@nnspec/fixtures");
+    const r = await nnspec([
+      "conformance", "--backend", "@nnspec/backend-reference", "--browser", "--only-fixtures",
+      "--fixture", join(goldens, "net222/lr-0.5.json"), "--fixture", join(goldens, "cnn/batch2-seed7.json"),
+    ]);
+    expect(r.status, r.stdout.slice(-2000) + r.stderr).toBe(0);
+    const s = summary(r.stdout);
+    expect(s.failed).toBe(0);
+    expect(s.passed).toBeGreaterThan(100);
+    expect(r.stdout).toMatch(/reference 0\.\d+\.\d+ — float64, browser/);
+    // The page is the compiled one from the tarball's dist/.
+    expect(existsSync(join(project, "node_modules/@nnspec/conformance/dist/browser-run/page.js"))).toBe(true);
   });
 
   it("--backend ./path to an unpacked backend package works", async () => {
@@ -117,15 +206,26 @@ describe("packed packages installed outside the workspace", () => {
       expect(passed.every((l) => /net222\.[^ ]*forward|forward\./.test(l)), passed.join("\n")).toBe(true);
     });
 
+    it("the scaffold passes its conformance run in Chromium too (--browser)", async () => {
+      const r = await nnspec(["conformance", "--backend", "./demo", "--browser"]);
+      expect(r.status, r.stdout.slice(-2000) + r.stderr).toBe(0);
+      const s = summary(r.stdout);
+      expect(s.failed).toBe(0);
+      expect(s.passed).toBeGreaterThan(0);
+      expect(s.notImplemented).toBeGreaterThan(s.passed);
+      expect(r.stdout).toMatch(/^conformance: demo \(float64, browser\) — \d+ checks$/m);
+    });
+
     it("refuses to overwrite a non-empty folder", async () => {
       const r = await nnspec(["new-backend", "demo", "--dir", project]);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/not empty; refusing to overwrite/);
     });
 
-    it("the scaffold's vitest file runs the suite (claimed checks pass, the rest are todo)", async () => {
+    it("the scaffold's vitest files run the suite in Node and in Chromium (claimed checks pass, the rest are todo)", async () => {
       const r = await run(join(project, "node_modules/.bin/vitest"), ["run"], join(project, "demo"));
       expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/Test Files\s+2 passed/);
       expect(r.stdout).toMatch(/Tests\s+\d+ passed \| \d+ todo/);
     });
 

@@ -1,13 +1,11 @@
 /// <reference types="@vitest/browser/providers/playwright" />
 import type { BrowserCommand } from "vitest/node";
+import { CHROMIUM_FLAGS } from "./flags.ts";
 
-// Debian's Chromium (never a Playwright download), headless, no network side-traffic; SwiftShader gives
-// browser backends a software WebGL2 context on machines without a GPU or display (CI: 2 cores, headless).
+export { CHROMIUM_FLAGS };
+
+// Debian's Chromium (never a Playwright download), with the flags `nnspec conformance --browser` uses too (flags.ts).
 export const CHROMIUM = process.env.NNSPEC_CHROMIUM ?? "/usr/bin/chromium";
-export const CHROMIUM_FLAGS: readonly string[] = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-  "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-];
 
 /** vitest `test.browser` settings shared by the conformance and bench projects: one headless Chromium page at a time. */
 export function chromiumBrowser(commands: Record<string, BrowserCommand<never[]>>) {

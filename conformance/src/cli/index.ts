@@ -1,4 +1,4 @@
 // The judge's commands, for a CLI that adds its own (this repository's tools register them beside theirs).
 export { registerConformance, type ConformanceCommandOptions } from "./commands/conformance.ts";
 export { registerNewBackend } from "./commands/new-backend.ts";
-export { runMain } from "./run-main.ts";
+export { cleanupOnExit, handleInterrupts, reportError, runMain } from "./run-main.ts";

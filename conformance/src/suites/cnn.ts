@@ -208,6 +208,38 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     add(`step.buffers.${bn}`, "cnn.step", async (ctx) => bufferOutcome(ctx, bn, (await steps(ctx)).buffers, f.buffersAfterStep2));
   }
 
+  // --- optimizer state: a resumed run continues exactly (two steps = one step, save, restore, one step) ---
+  add("step.optimizer-state.resume", "cnn.optimizer-state", async (ctx) => {
+    const { parameters: continuous } = await steps(ctx);
+    const first = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+    let saved: { parameters: CnnTensors; buffers: CnnTensors; momentum: CnnTensors };
+    try {
+      if (!first.optimizerState || !first.setOptimizerState) return { pass: false, detail: "claims cnn.optimizer-state but the model has no optimizerState()/setOptimizerState()" };
+      const before = await first.optimizerState();
+      if (Object.keys(before).length !== 0) return { pass: false, detail: `optimizerState() before any step has ${Object.keys(before).length} tensor(s); expected none` };
+      await first.forward(Float64Array.from(f.input), n, { mode: "train" });
+      await first.backward(f.labels);
+      await first.step(f.manifest.sgd);
+      saved = { parameters: await first.parameters(), buffers: await first.buffers(), momentum: await first.optimizerState() };
+    } finally {
+      await first.dispose();
+    }
+    const shape = CNN_PARAMS.flatMap((p) => (saved.momentum[p.name]?.length === p.size ? [] : [`${p.name}: ${saved.momentum[p.name]?.length ?? "no"} values, expected ${p.size}`]));
+    if (shape.length > 0) return { pass: false, detail: `optimizerState() after a step: ${shape.slice(0, 3).join("; ")}` };
+    // A fresh model from the saved state, momentum restored (a copy: the backend must not depend on our arrays).
+    const resumed = await cnnOf(ctx).create({ parameters: saved.parameters, buffers: saved.buffers });
+    try {
+      await resumed.setOptimizerState!(Object.fromEntries(Object.entries(saved.momentum).map(([k, v]) => [k, Float64Array.from(v)])));
+      await resumed.forward(Float64Array.from(f.input), n, { mode: "train" });
+      await resumed.backward(f.labels);
+      await resumed.step(f.manifest.sgd);
+      const after = await resumed.parameters();
+      return outcomeOf(CNN_PARAMS.map((p) => [`${p.name} after step, save, restore, step vs two steps`, cmp(ctx, after[p.name], continuous[p.name]!, "value")]));
+    } finally {
+      await resumed.dispose();
+    }
+  });
+
   // --- eval mode (golden state after two steps, so only cnn.forward is needed) ---
   add("eval.logProbs", "cnn.forward", async (ctx) => {
     const { evalLogProbs } = await evalRun(ctx);

@@ -3,7 +3,9 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { parseWith, precisionSchema } from "@nnspec/spec";
 import { runConformance } from "../../conformance-run.ts";
+import { UsageError } from "../../errors.ts";
 import type { LoadOptions } from "../../load-backend.ts";
+import { DEFAULT_BROWSER_TIMEOUT_S, runConformanceInBrowser } from "../../browser-run/run.ts";
 
 /** What a CLI that embeds this command may add: short backend names, and the runs `--all` stands for. */
 export interface ConformanceCommandOptions extends LoadOptions {
@@ -18,6 +20,9 @@ const optionsSchema = z.object({
   onlyFixtures: z.boolean().optional(),
   report: z.string().optional(),
   workbook: z.array(z.string()).optional(),
+  browser: z.boolean().optional(),
+  chromium: z.string().min(1).optional(),
+  browserTimeout: z.coerce.number().positive().finite().optional(),
 });
 
 export function registerConformance(program: Command, c: ConformanceCommandOptions = {}): void {
@@ -32,20 +37,27 @@ export function registerConformance(program: Command, c: ConformanceCommandOptio
     .option("--only-fixtures", "check only the --fixture files, not the committed goldens")
     .option("--workbook <file.xlsx...>", "class workbook(s): audited columns become extra 2-2-2 checks (default: $NNSPEC_WORKBOOK; needs exceljs)")
     .option("--report <file>", "write the JSON report here (with --all: one file per run, suffixed)")
+    .option("--browser", "run the suite inside headless Chromium (an installed one; needs vitest or vite)")
+    .option("--chromium <path>", "with --browser: the Chromium/Chrome executable (default $NNSPEC_CHROMIUM, then the usual paths)")
+    .option("--browser-timeout <s>", `with --browser: give up after this many seconds, exit 3 (default ${DEFAULT_BROWSER_TIMEOUT_S})`)
     .action(async (raw: unknown) => {
       const o = parseWith(optionsSchema.refine((v) => v.backend !== undefined || v.all, {
         message: c.allRuns ? "give --backend <name|package|path> or --all" : "give --backend <package|path>", path: ["backend"],
       }), raw, "nnspec conformance options");
+      if (!o.browser && (o.chromium !== undefined || o.browserTimeout !== undefined)) throw new UsageError("--chromium and --browser-timeout go with --browser");
+      if (o.browser && o.workbook) throw new UsageError("class workbooks (--workbook) are read in Node: run them without --browser");
       const fixtures = (o.fixture ?? []).map((f) => resolve(f));
       const runs = o.all && c.allRuns ? c.allRuns : [{ backend: o.backend!, options: o.precision ? { precision: o.precision } : {} }];
       let failed = 0;
       for (const [i, run] of runs.entries()) {
         const reportPath = o.report && runs.length > 1 ? o.report.replace(/(\.json)?$/, `-${i + 1}.json`) : o.report;
-        const report = await runConformance({
+        const common = {
           backend: run.backend, backendOptions: run.options, reportPath, ...(c.aliases ? { aliases: c.aliases } : {}),
-          ...(o.workbook ? { workbooks: o.workbook.map((w) => resolve(w)) } : {}),
           ...(o.onlyFixtures ? { onlyFixtures: fixtures } : { extraFixtures: fixtures }),
-        });
+        };
+        const report = o.browser
+          ? await runConformanceInBrowser({ ...common, ...(o.chromium ? { chromium: o.chromium } : {}), ...(o.browserTimeout ? { timeoutS: o.browserTimeout } : {}) })
+          : await runConformance({ ...common, ...(o.workbook ? { workbooks: o.workbook.map((w) => resolve(w)) } : {}) });
         failed += report.summary.failed;
         console.log("");
       }

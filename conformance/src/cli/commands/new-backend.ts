@@ -61,7 +61,10 @@ export function scaffoldFiles(pkgName: string, versions: ScaffoldVersions): Reco
     license: "MIT",
     exports: { ".": "./src/index.ts" },
     engines: { node: ">=20" },
-    scripts: { test: "vitest run", conformance: "nnspec conformance --backend .", typecheck: "tsc --noEmit" },
+    scripts: {
+      test: "vitest run", conformance: "nnspec conformance --backend .", "conformance:browser": "nnspec conformance --backend . --browser",
+      typecheck: "tsc --noEmit",
+    },
     peerDependencies: { "@nnspec/spec": `^${versions.spec}` },
     devDependencies: {
       "@nnspec/spec": `^${versions.spec}`,
@@ -136,6 +139,46 @@ import { createBackend } from "../src/index.ts";
 // The whole nnspec suite: claimed capabilities must pass, the rest show up as "todo" (not implemented).
 await describeConformance(${JSON.stringify(short)}, () => createBackend());
 `;
+  const browserTest = `import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+
+/** The \`nnspec\` command of the installed @nnspec/conformance (its package.json "bin"). */
+function nnspecBin(): string {
+  let dir = dirname(createRequire(import.meta.url).resolve("@nnspec/conformance"));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; bin?: { nnspec?: string } };
+      if (pkg.name === "@nnspec/conformance" && pkg.bin?.nnspec) return join(dir, pkg.bin.nnspec);
+    } catch {
+      // No package.json here: look further up.
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find the nnspec command of @nnspec/conformance");
+    dir = up;
+  }
+}
+
+// The same suite inside headless Chromium: needs an installed Chromium or Chrome (--chromium <path> or
+// $NNSPEC_CHROMIUM if it is not in a usual place). In the page, the manifest says environment "browser".
+it("passes the conformance suite in Chromium (nnspec conformance --backend . --browser)", async () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const r = await new Promise<{ code: number | null; output: string }>((done, fail) => {
+    const child = spawn(process.execPath, [nnspecBin(), "conformance", "--backend", ".", "--browser"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => { output += d; });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => { output += d; });
+    child.on("error", fail);
+    child.on("close", (code) => done({ code, output }));
+  });
+  expect(r.code, r.output.slice(-3000)).toBe(0);
+  expect(r.output).toMatch(/, browser\\) — \\d+ checks/);
+  expect(r.output).toMatch(/[1-9]\\d* passed, 0 failed, \\d+ not implemented/);
+}, 600_000);
+`;
   const readme = `# ${pkgName}
 
 An [nnspec](https://www.npmjs.com/package/@nnspec/conformance) backend, scaffolded by \`nnspec new-backend\`.
@@ -147,8 +190,13 @@ It implements one operation, the 2-2-2 forward pass (\`net222.forward\`); every 
 \`\`\`sh
 npm install
 npx nnspec conformance --backend .   # every check: pass / FAIL / not implemented
-npm test                              # the same suite through vitest (test/conformance.test.ts)
+npm run conformance:browser           # the same, inside headless Chromium (nnspec conformance --backend . --browser)
+npm test                              # the suite through vitest (test/conformance.test.ts), and in Chromium (test/browser.test.ts)
 \`\`\`
+
+The browser run needs an installed Chromium or Chrome (nothing is downloaded): give \`--chromium <path>\` or set
+\`NNSPEC_CHROMIUM\` if it is not in a usual place. In the page your manifest must say \`environment: "browser"\`
+(\`src/index.ts\` decides by \`typeof window\`). If your backend is Node-only, delete \`test/browser.test.ts\`.
 
 ## Next steps
 
@@ -156,7 +204,8 @@ npm test                              # the same suite through vitest (test/conf
    then the CNN's \`cnn.forward\`, \`cnn.backward\`, \`cnn.step\`, \`cnn.dropout\`), and add it to
    \`manifest.capabilities\` only once it is written: a claimed capability must pass every one of its checks.
 2. Declare your precision honestly (\`float64\` or \`float32\`): the tolerance the suite applies follows it.
-3. Add \`test/conformance.browser.test.ts\` if the backend runs in a browser.
+3. Keep it running in a browser (\`npm run conformance:browser\`): no \`node:\` imports at top level, Node-only
+   parts imported lazily behind an environment check.
 4. Before publishing, build \`src/\` to JavaScript and point \`exports\` at the build.
 
 The full guide: docs/adding-a-backend.md in the nnspec repository.
@@ -166,6 +215,7 @@ The full guide: docs/adding-a-backend.md in the nnspec repository.
     "tsconfig.json": JSON.stringify(tsconfig, null, 2) + "\n",
     "src/index.ts": index,
     "test/conformance.test.ts": test,
+    "test/browser.test.ts": browserTest,
     "README.md": readme,
     ".gitignore": "node_modules/\ndist/\n",
   };
