@@ -29,7 +29,8 @@ export interface Check {
   run(ctx: CheckContext): Promise<CheckOutcome>;
 }
 
-export type CheckStatus = "pass" | "fail" | "error" | "not-implemented";
+/** "timeout": no result within the check's time limit (a failure, as "fail" and "error" are). */
+export type CheckStatus = "pass" | "fail" | "error" | "timeout" | "not-implemented";
 
 export interface CheckResult {
   readonly id: string;
@@ -47,6 +48,8 @@ export function memo<T>(ctx: CheckContext, key: string, compute: () => Promise<T
   let p = ctx.memo.get(key) as Promise<T> | undefined;
   if (!p) {
     p = compute();
+    // Handled here too: a computation whose check was abandoned (timeout, dead backend) may reject with no one awaiting it.
+    p.catch(() => undefined);
     ctx.memo.set(key, p);
   }
   return p;

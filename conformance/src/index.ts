@@ -5,3 +5,4 @@ export * from "./runner.ts";
 export * from "./suite.ts";
 export * from "./report.ts";
 export * from "./errors.ts";
+export { validatedBackend } from "./validate.ts";

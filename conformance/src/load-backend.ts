@@ -6,6 +6,8 @@ import { resolve as esmResolve } from "import-meta-resolve";
 import { z } from "zod";
 import { UsageError, errorMessage } from "./errors.ts";
 import { SpecValidationError, manifestSchema, parseWith, type Backend } from "@nnspec/spec";
+import { startProcessBackend } from "./protocol/client.ts";
+import { commandProcess, isCommandSpecifier } from "./protocol/command-line.ts";
 
 export class BackendLoadError extends UsageError {
   override name = "BackendLoadError";
@@ -117,9 +119,12 @@ async function importBackend(url: string): Promise<Imported> {
 
 /**
  * Load a backend by npm package name (or an alias the caller registers) or by path to a package folder or file.
- * The module must export `createBackend(options?)`; the manifest it returns is validated.
+ * The module must export `createBackend(options?)`; the manifest it returns is validated. "cmd:<command line>"
+ * starts a program that speaks the pipe protocol (docs/backend-protocol.md) instead: its methods are calls to it,
+ * and its `dispose()` ends it.
  */
 export async function loadBackend(specifier: string, options: Record<string, unknown> = {}, o: LoadOptions = {}): Promise<Backend> {
+  if (isCommandSpecifier(specifier)) return startProcessBackend(commandProcess(specifier), { options });
   const known = Object.keys(o.aliases ?? {});
   const hint = `\n  (give a package name or a path${known.length ? `; short names here: ${known.join(", ")}` : ""})`;
   let imported: Imported;

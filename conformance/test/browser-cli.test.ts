@@ -53,7 +53,7 @@ describe("nnspec conformance --browser", () => {
     expect(r.stdout).toMatch(/^reference \d+\.\d+\.\d+ — float64, browser, /m);
     expect(r.stdout).toMatch(/^[1-9]\d* passed, 0 failed, 0 not implemented \(worst passing error/m);
     const json = conformanceReportSchema.parse(JSON.parse(readFileSync(report, "utf8")));
-    expect(json.manifest.environment).toBe("browser");
+    expect(json.manifest?.environment).toBe("browser");
     expect(json.summary.failed).toBe(0);
     expect(json.results.some((x) => x.id.startsWith("cnn.batch2-seed7."))).toBe(true);
   });

@@ -18,6 +18,8 @@ interface Tamper {
   readonly evalUsesBatchStats?: boolean;
   /** Dropout without the 1/(1 − p) rescaling. */
   readonly dropoutUnscaled?: boolean;
+  /** setOptimizerState accepted but ignored (momentum silently restarts on a resume). */
+  readonly momentumNotRestored?: boolean;
 }
 
 const copy = (m: Record<string, ArrayLike<number>>): Tensors64 => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Float64Array.from(v)]));
@@ -60,13 +62,19 @@ function oracleBackend(tamper: Tamper = {}): Backend {
         },
         async parameters(): Promise<CnnTensors> { return copy(Object.fromEntries(CNN_PARAMS.map((p) => [p.name, params[p.name]!]))); },
         async buffers(): Promise<CnnTensors> { return copy(Object.fromEntries(CNN_BUFFERS.map((b) => [b.name, buffers[b.name]!]))); },
+        async optimizerState(): Promise<CnnTensors> { return copy(momentum); },
+        async setOptimizerState(state: CnnTensors) {
+          if (tamper.momentumNotRestored) return;
+          for (const k of Object.keys(momentum)) delete momentum[k];
+          Object.assign(momentum, copy(state));
+        },
         async dispose() {},
       };
       return model;
     },
   };
   return {
-    manifest: { name: "oracle-test", version: "0", precision: "float64", environment: "node", device: "test", capabilities: ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout"] },
+    manifest: { name: "oracle-test", version: "0", precision: "float64", environment: "node", device: "test", capabilities: ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout", "cnn.optimizer-state"] },
     cnn: ops,
   };
 }
@@ -130,6 +138,11 @@ describe("CNN conformance checks", () => {
     expect(bad).toContain(`cnn.${caseName}.eval.logProbs`);
     expect(bad).toContain(`cnn.${caseName}.eval.differs-from-train`);
     expect(bad).toContain(`cnn.${caseName}.dropout.eval-identity`);
+  });
+
+  it("catch a resume that loses the SGD momentum (cnn.optimizer-state)", async () => {
+    const bad = failing(await runChecks(oracleBackend({ momentumNotRestored: true }), await quickChecks()));
+    expect(bad).toEqual([`cnn.${caseName}.step.optimizer-state.resume`]);
   });
 
   it("catch dropout without the 1/(1−p) scale", async () => {

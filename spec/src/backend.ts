@@ -11,7 +11,11 @@ import type { StepRecord } from "./net222/trajectory.ts";
  * other check as "not implemented" — never skipped silently, never counted as passed.
  */
 export const NET222_CAPABILITIES = ["net222.forward", "net222.gradients", "net222.step", "net222.train"] as const;
-export const CNN_CAPABILITIES = ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout"] as const;
+/**
+ * "cnn.optimizer-state": the model's optional `optimizerState()` / `setOptimizerState()` pair (contract.ts), so a
+ * checkpoint can carry SGD momentum and a resumed run continues exactly.
+ */
+export const CNN_CAPABILITIES = ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout", "cnn.optimizer-state"] as const;
 /** Every capability; a backend that implements the whole contract claims `[...CAPABILITIES]`. */
 export const CAPABILITIES = [...NET222_CAPABILITIES, ...CNN_CAPABILITIES] as const;
 export const capabilitySchema = z.enum(CAPABILITIES);
@@ -36,8 +40,11 @@ export const manifestSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
   version: z.string(),
   precision: precisionSchema,
-  /** Where it runs: "node" or "browser". */
-  environment: z.enum(["node", "browser"]),
+  /**
+   * Where it runs: "node" or "browser"; "process" for a program of any language judged over the pipe protocol
+   * (protocol.ts, docs/backend-protocol.md).
+   */
+  environment: z.enum(["node", "browser", "process"]),
   /** Free text on the execution device/mode, e.g. "wasm simd, 1 thread", "webgl2 (SwiftShader)". */
   device: z.string(),
   capabilities: z.array(capabilitySchema),

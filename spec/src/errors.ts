@@ -9,7 +9,8 @@ export class SpecValidationError extends Error {
    * problems each fit on a line (the CLI prints the message as it is).
    */
   constructor(source: string, problems: readonly string[], options: { readonly oneLine?: boolean } = {}) {
-    super(options.oneLine
+    // One problem is one line (the CLI prints messages as they are); several are a list.
+    super(options.oneLine || problems.length === 1
       ? `${source}: ${problems.join("; ")}`
       : `${source}: invalid input\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     this.name = "SpecValidationError";

@@ -13,3 +13,4 @@ export * from "./cnn/init.ts";
 export * from "./cnn/contract.ts";
 export * from "./cnn/fixture.ts";
 export * from "./bench.ts";
+export * from "./protocol.ts";

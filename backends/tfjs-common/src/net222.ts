@@ -10,7 +10,8 @@ interface Evaluated {
   gradients: Gradients;
 }
 
-function evaluate(c: Net222Config): Evaluated {
+/** Read back asynchronously: tfjs-webgpu has no synchronous GPU read in Node (its readSync draws through an OffscreenCanvas). */
+async function evaluate(c: Net222Config): Promise<Evaluated> {
   const result = tf.tidy(() => {
     const x = tf.tensor2d([c.i1, c.i2], [2, 1]);
     const target = tf.tensor2d([c.t1, c.t2], [2, 1]);
@@ -28,7 +29,7 @@ function evaluate(c: Net222Config): Evaluated {
     const [gW1, gW2] = tf.grads((w1: tf.Tensor, w2: tf.Tensor) => tf.sum(layers(w1, w2).E))([W1, W2]);
     return tf.concat([f.h, f.ah, f.o, f.ao, f.E, tf.sum(f.E).reshape([1, 1]), gW1!.reshape([4, 1]), gW2!.reshape([4, 1])]);
   });
-  const v = result.dataSync();
+  const v = await result.data();
   result.dispose();
   const at = (i: number) => v[i]!;
   return {
@@ -38,10 +39,12 @@ function evaluate(c: Net222Config): Evaluated {
 }
 
 /** w ← w − η·g in float32 (the backend's precision), on tensors. */
-function descend(c: Net222Config, g: Gradients, lr: number): Net222Config {
+async function descend(c: Net222Config, g: Gradients, lr: number): Promise<Net222Config> {
   const w = weightsOf(c);
   const names = Object.keys(w) as (keyof Weights)[];
-  const next = tf.tidy(() => tf.sub(tf.tensor1d(names.map((k) => w[k])), tf.mul(tf.tensor1d(names.map((k) => g[k])), lr)).dataSync());
+  const t = tf.tidy(() => tf.sub(tf.tensor1d(names.map((k) => w[k])), tf.mul(tf.tensor1d(names.map((k) => g[k])), lr)));
+  const next = await t.data();
+  t.dispose();
   const out = { ...c };
   names.forEach((k, i) => { out[k] = next[i]!; });
   return out;
@@ -49,21 +52,21 @@ function descend(c: Net222Config, g: Gradients, lr: number): Net222Config {
 
 export const net222Ops: Net222Ops = {
   async forward(c) {
-    return evaluate(c).forward;
+    return (await evaluate(c)).forward;
   },
   async gradients(c) {
-    return evaluate(c).gradients;
+    return (await evaluate(c)).gradients;
   },
   async step(c, lr) {
-    return weightsOf(descend(c, evaluate(c).gradients, lr));
+    return weightsOf(await descend(c, (await evaluate(c)).gradients, lr));
   },
   async train(config, lr, steps) {
     const records: StepRecord[] = [];
     let c = config;
     for (let step = 0; step <= steps; step++) {
-      const r = evaluate(c);
+      const r = await evaluate(c);
       records.push({ step, weights: weightsOf(c), forward: r.forward, gradients: r.gradients });
-      if (step < steps) c = descend(c, r.gradients, lr);
+      if (step < steps) c = await descend(c, r.gradients, lr);
     }
     return records;
   },

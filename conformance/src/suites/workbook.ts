@@ -1,4 +1,4 @@
-import { compareValues, FORWARD_NAMES, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
+import { compareValues, FORWARD_NAMES, gradientScales, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
 import type { GoldenSheet } from "@nnspec/fixtures/excel";
 import { outcomeOf, type Check } from "../checks.ts";
 import { UsageError } from "../errors.ts";
@@ -51,7 +51,9 @@ function sheetChecks(path: string, s: GoldenSheet, gradientColumnOf: ExcelModule
         const parts: Array<[string, Comparison]> = [];
         for (const r of s.rows) {
           const got = await ctx.backend.net222!.gradients(r.config);
-          parts.push([`row ${r.row} ∂E/∂{${gradWeights.join(",")}}`, compareValues(gradWeights.map((w) => got[w]), gradWeights.map((w) => r.values[gradientColumnOf(w)]!), toleranceFor(ctx.precision, "gradient"), "gradient")]);
+          // Each gradient against the size of its terms at the row's weights (tolerance.ts "terms").
+          const scales = gradientScales(r.config);
+          parts.push([`row ${r.row} ∂E/∂{${gradWeights.join(",")}}`, compareValues(gradWeights.map((w) => got[w]), gradWeights.map((w) => r.values[gradientColumnOf(w)]!), toleranceFor(ctx.precision, "gradient"), "gradient", gradWeights.map((w) => scales[w]))]);
         }
         const o = outcomeOf(parts);
         return { ...o, detail: `${o.detail}; ${gradWeights.length} gradient columns × ${s.rows.length} rows${rejected}` };

@@ -1,6 +1,6 @@
 import { SpecValidationError } from "../errors.ts";
 import type { FloatArray } from "../numbers.ts";
-import type { BlockName, SummaryRow } from "./architecture.ts";
+import { CNN_PARAMS, type BlockName, type SummaryRow } from "./architecture.ts";
 import type { SgdStep } from "./optim.ts";
 
 /** Tensors keyed by state_dict name (CNN_PARAMS / CNN_BUFFERS), flat, row-major, PyTorch layouts. */
@@ -41,7 +41,38 @@ export interface CnnModel {
   step(sgd: SgdStep): Promise<void>;
   parameters(): Promise<CnnTensors>;
   buffers(): Promise<CnnTensors>;
+  /**
+   * Capability "cnn.optimizer-state" (optional otherwise): the SGD momentum buffers, keyed by parameter name
+   * (CNN_PARAMS names, sizes and layouts). Empty before the first step — the next step then sets buf = g.
+   */
+  optimizerState?(): Promise<CnnTensors>;
+  /**
+   * Replace the momentum buffers with `state` as `optimizerState()` returned it (from this backend or another):
+   * every parameter with its size, or `{}` for "no step yet". Anything else throws and changes nothing.
+   */
+  setOptimizerState?(state: CnnTensors): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/**
+ * The rule of `setOptimizerState`: `{}`, or exactly one finite buffer per parameter with the parameter's size.
+ * Returns whether the state is empty; throws a one-line SpecValidationError from `source` otherwise.
+ */
+export function validateOptimizerState(state: CnnTensors, source: string): "empty" | "full" {
+  const names = Object.keys(state);
+  if (names.length === 0) return "empty";
+  const fail = (problem: string): never => {
+    throw new SpecValidationError(source, [`optimizer state: ${problem}`], { oneLine: true });
+  };
+  const known = new Map(CNN_PARAMS.map((p) => [p.name, p.size]));
+  for (const n of names) if (!known.has(n)) fail(`unknown parameter "${n}"`);
+  for (const p of CNN_PARAMS) {
+    const t = state[p.name];
+    if (!t) fail(`momentum of "${p.name}" is missing`);
+    if (t!.length !== p.size) fail(`momentum of "${p.name}" has ${t!.length} values, expected ${p.size}`);
+    for (let i = 0; i < t!.length; i++) if (!Number.isFinite(t![i]!)) fail(`momentum of "${p.name}"[${i}] is ${t![i]}`);
+  }
+  return "full";
 }
 
 export interface CnnOps {

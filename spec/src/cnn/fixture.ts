@@ -12,6 +12,15 @@ export const tensorEntrySchema = z.object({
 }).strict();
 export type TensorEntry = z.infer<typeof tensorEntrySchema>;
 
+/**
+ * A tensor file named by a manifest: a plain file name in the manifest's own folder. No "/" or "\\", no "." or
+ * "..", not absolute — a manifest must never make a reader open a file elsewhere.
+ */
+export const binFileNameSchema = z.string().min(1, "must not be empty").refine(
+  (s) => !/[/\\]/.test(s) && s !== "." && s !== ".." && !s.includes("\0"),
+  "must be a plain file name in the manifest's folder (no '/', '\\', '..' or absolute path)",
+);
+
 const tensorGroup = z.record(z.string(), tensorEntrySchema);
 
 export const cnnFixtureSchema = z.object({
@@ -25,7 +34,7 @@ export const cnnFixtureSchema = z.object({
   seed: z.number().int(),
   sgd: z.object({ lr: finiteNumber, momentum: finiteNumber, weightDecay: finiteNumber }).strict(),
   loss: z.array(finiteNumber).min(1), // loss of each training step
-  binFile: z.string(),
+  binFile: binFileNameSchema,
   binBytes: z.number().int().min(0),
   tensors: z.object({
     input: tensorEntrySchema,

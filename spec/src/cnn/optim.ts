@@ -40,17 +40,75 @@ export const stepLrSchema = z.object({
 export const scheduleSchema = z.discriminatedUnion("kind", [oneCycleSchema, stepLrSchema]);
 export type Schedule = z.infer<typeof scheduleSchema>;
 
+const degrees = finiteNumber.refine((v) => v >= 0 && v <= 180, "must be in 0..180 degrees");
+const pixels = finiteNumber.refine((v) => v >= 0 && v <= 14, "must be in 0..14 pixels");
+/**
+ * Training-data augmentation, applied to each training image before the spec's normalisation (the test set is
+ * never augmented). Each parameter is drawn uniformly from [−max, +max] per image and epoch from the run seed
+ * (tools/src/data/augment.ts holds the rule and the bilinear warp), so every backend gets identical batches.
+ * - rotate: rotation about the image centre by up to ±maxDegrees.
+ * - affine: rotation ±maxDegrees, translation ±maxShift pixels in x and y, and scale 1 ± maxScale.
+ */
+export const augmentationSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("none") }).strict(),
+  z.object({ kind: z.literal("rotate"), maxDegrees: degrees.default(7) }).strict(),
+  z.object({
+    kind: z.literal("affine"),
+    maxDegrees: degrees.default(7),
+    maxShift: pixels.default(2),
+    maxScale: finiteNumber.refine((v) => v >= 0 && v < 1, "must be in 0..1 (exclusive)").default(0),
+  }).strict(),
+]);
+export type Augmentation = z.infer<typeof augmentationSchema>;
+export const AUGMENTATION_KINDS = ["none", "rotate", "affine"] as const;
+export type AugmentationKind = (typeof AUGMENTATION_KINDS)[number];
+export const NO_AUGMENTATION: Augmentation = { kind: "none" };
+
+/**
+ * A training recipe as data: the optimizer is SGD with momentum (PyTorch semantics, sgdUpdate above), with
+ * weight decay, an lr schedule stepped per batch, epochs, batch size and augmentation.
+ * `name` and `augmentation` are optional so that records written before they existed still parse: no name is an
+ * unnamed recipe ("custom" unless its settings equal a named one, recipeName), no augmentation is "none".
+ */
 export const recipeSchema = z.object({
+  name: z.string().min(1).optional(),
   batchSize: z.number().int().min(1).default(128),
   epochs: z.number().int().min(1).default(15),
   momentum: finiteNumber.default(0.9),
-  weightDecay: finiteNumber.default(0),
+  weightDecay: finiteNumber.refine((v) => v >= 0, "must be ≥ 0").default(0),
   schedule: scheduleSchema.default({ kind: "onecycle", maxLr: 0.05 }),
+  augmentation: augmentationSchema.optional(),
 }).strict();
 export type Recipe = z.infer<typeof recipeSchema>;
 
-/** The reference recipe: SGD momentum 0.9, OneCycle max_lr 0.05, batch 128. */
-export const REFERENCE_RECIPE: Recipe = recipeSchema.parse({});
+/** The reference recipe: SGD momentum 0.9, OneCycle max_lr 0.05, batch 128, 15 epochs, no weight decay or augmentation. */
+export const REFERENCE_RECIPE: Recipe = recipeSchema.parse({ name: "reference" });
+
+/**
+ * Named recipes (`nnspec train --recipe <name>`). "reference" is the recipe of every run before augmentation
+ * existed; the others add augmentation to it. docs/recipe-search.md records what each reached.
+ */
+export const RECIPES: Readonly<Record<string, Recipe>> = {
+  reference: REFERENCE_RECIPE,
+  "reference-rotate": recipeSchema.parse({ name: "reference-rotate", augmentation: { kind: "rotate", maxDegrees: 7 } }),
+  "reference-affine": recipeSchema.parse({ name: "reference-affine", augmentation: { kind: "affine", maxDegrees: 7, maxShift: 2 } }),
+};
+
+/** The recipe's augmentation, "none" when absent. */
+export const augmentationOf = (r: Recipe): Augmentation => r.augmentation ?? NO_AUGMENTATION;
+
+/** Settings of a recipe without its name, with defaults filled (absent augmentation = none): for equality checks. */
+export function recipeSettings(r: Recipe): string {
+  const { name: _name, ...rest } = recipeSchema.parse(r);
+  return JSON.stringify({ ...rest, augmentation: augmentationSchema.parse(rest.augmentation ?? NO_AUGMENTATION) });
+}
+
+/** What to call a recipe: its name, else the named recipe with the same settings, else "custom". */
+export function recipeName(r: Recipe): string {
+  if (r.name) return r.name;
+  const s = recipeSettings(r);
+  return Object.entries(RECIPES).find(([, named]) => recipeSettings(named) === s)?.[0] ?? "custom";
+}
 
 const cosAnneal = (start: number, end: number, pct: number) => end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
 

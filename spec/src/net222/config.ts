@@ -3,6 +3,11 @@ import { finiteNumber } from "../numbers.ts";
 
 export const WEIGHT_NAMES = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"] as const;
 export type WeightName = (typeof WEIGHT_NAMES)[number];
+/** The weights of each layer (input → hidden, hidden → output): gradients are judged per layer (tolerance.ts). */
+export const NET222_LAYERS: Readonly<Record<"hidden" | "output", readonly WeightName[]>> = {
+  hidden: ["w1", "w2", "w3", "w4"],
+  output: ["w5", "w6", "w7", "w8"],
+};
 export const FORWARD_NAMES = ["h1", "a_h1", "h2", "a_h2", "o1", "a_o1", "o2", "a_o2", "E1", "E2", "E_total"] as const;
 export type ForwardName = (typeof FORWARD_NAMES)[number];
 

@@ -33,6 +33,23 @@ export function gradients(c: Net222Config, f: Forward = forward(c)): Gradients {
   };
 }
 
+/**
+ * The scale each gradient's rounding error is measured against (tolerance.ts, "terms"): ∂E/∂w = δ·x is ONE
+ * product, so a backend's error is relative to |δ|·max|x| of the neuron the weight feeds — the largest gradient
+ * into that neuron — and a hidden δ = (δ_o1·w + δ_o2·w′)·σ′ counts its two back-propagated terms in absolute
+ * value, because they may cancel. Never scaled by another neuron's δ: the hidden gradients are ~10× smaller
+ * than the output ones, so a shared scale hid the class-sheet slip at float32.
+ */
+export function gradientScales(c: Net222Config, f: Forward = forward(c)): Gradients {
+  const d1 = Math.abs((f.a_o1 - c.t1) * f.a_o1 * (1 - f.a_o1));
+  const d2 = Math.abs((f.a_o2 - c.t2) * f.a_o2 * (1 - f.a_o2));
+  const xIn = Math.max(Math.abs(c.i1), Math.abs(c.i2));
+  const xHid = Math.max(Math.abs(f.a_h1), Math.abs(f.a_h2));
+  const h1 = (d1 * Math.abs(c.w5) + d2 * Math.abs(c.w7)) * f.a_h1 * (1 - f.a_h1) * xIn;
+  const h2 = (d1 * Math.abs(c.w6) + d2 * Math.abs(c.w8)) * f.a_h2 * (1 - f.a_h2) * xIn;
+  return { w1: h1, w2: h1, w3: h2, w4: h2, w5: d1 * xHid, w6: d1 * xHid, w7: d2 * xHid, w8: d2 * xHid };
+}
+
 /** One simultaneous update: every gradient from the current weights, then w ← w − η·∂E/∂w. */
 export function updateWeights(w: Weights, g: Gradients, lr: number): Weights {
   return {

@@ -1,8 +1,11 @@
 import type { BenchCheckGroup, BenchConformance, Capability } from "@nnspec/spec";
 import type { CheckResult } from "@nnspec/conformance";
 
+/** The scoreboard's check group of a capability; saving and restoring momentum counts with the SGD steps. */
 export function groupOf(capability: Capability): BenchCheckGroup {
-  return capability.startsWith("net222.") ? "net222" : (capability as Exclude<BenchCheckGroup, "net222">);
+  if (capability.startsWith("net222.")) return "net222";
+  if (capability === "cnn.optimizer-state") return "cnn.step";
+  return capability as Exclude<BenchCheckGroup, "net222">;
 }
 
 function tallyOf(results: readonly CheckResult[]) {

@@ -1,4 +1,5 @@
 import { browserReps } from "./browser.ts";
+import { NO_MNIST, stageOf } from "./protocol.ts";
 import { BENCH_CHECK_GROUPS, type BenchEntry, type BenchResults, type BenchStats } from "@nnspec/spec";
 
 /** The bench's tables as plain cells: the terminal table, the Markdown scoreboard and the HTML report share them. */
@@ -60,9 +61,13 @@ export function browserNote(r: BenchResults): string | null {
 
 export const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
 
+/** A Node row (or the peer) whose MNIST training was skipped for lack of data: its row must say so. */
+export const missedMnist = (e: BenchEntry) => e.kind !== "browser" && e.phases.some((p) => p.name === "mnist-train" && p.status === "skipped" && p.detail === NO_MNIST);
+
+/** "ok", "ok, no MNIST", or "failed (checks)" — a failure names its stage: load, checks, speed or training. */
 export function statusCell(e: BenchEntry): string {
-  if (e.status === "ok") return "ok";
-  return `${e.status}${e.failure ? ` (${e.failure.phase})` : ""}`;
+  if (e.status === "ok") return missedMnist(e) ? "ok, no MNIST" : "ok";
+  return `${e.status}${e.failure ? ` (${stageOf(e.failure.phase)})` : ""}`;
 }
 
 export function conformanceCell(e: BenchEntry): string {
@@ -74,7 +79,7 @@ export function conformanceCell(e: BenchEntry): string {
 
 export function accuracyCell(e: BenchEntry): string {
   const t = e.training;
-  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : "—";
+  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : missedMnist(e) ? "— (no MNIST)" : "—";
 }
 
 /** The main table: one row per entry. */
@@ -128,6 +133,11 @@ export function settingsLine(r: BenchResults): string {
   const s = r.settings;
   const data = s.limit === null ? "all 60000 training images" : `${s.limit} training images`;
   const test = s.testLimit === null ? "all 10000 test images" : `${s.testLimit} test images`;
-  return `mode ${s.mode}: MNIST ${s.epochs} epoch(s) on ${data}, evaluated on ${test}; batch ${s.batchSize}, OneCycle max lr ${s.maxLr}, seed ${s.seed}; ` +
+  // The training budget is stated only where some row trained on it.
+  const trained = r.entries.some((e) => e.training);
+  const budget = trained
+    ? `MNIST ${s.epochs} epoch(s) on ${data}, evaluated on ${test}; batch ${s.batchSize}, OneCycle max lr ${s.maxLr}, seed ${s.seed}`
+    : `no MNIST training ran (${r.entries.some(missedMnist) ? "no MNIST data: set MNIST_DIR or --data-dir" : "no row trained"}); seed ${s.seed}`;
+  return `mode ${s.mode}: ${budget}; ` +
     `speeds are medians of ${s.reps} timed repetitions (batch-1 inference: ${Math.max(10, 4 * s.reps)}; min–max in brackets) after warm-up; ×N = throughput relative to the PyTorch peer.`;
 }

@@ -2,7 +2,7 @@ import {
   CLASS_CONFIG, initBuffers, initParameters, mulberry32, TRAIN_BATCH_SIZE, type Backend, type BenchSpeed,
 } from "@nnspec/spec";
 import type { FixtureIO } from "@nnspec/fixtures/core";
-import { collectChecks, runChecks } from "@nnspec/conformance";
+import { collectChecks, errorMessage, runChecks } from "@nnspec/conformance";
 import { summarizeConformance } from "./accuracy.ts";
 import { NET222_BENCH_LR, type BenchJob, type BenchPatch, type BenchPhaseName, type WorkerMessage } from "./protocol.ts";
 import { calibrate, rateStats, timeReps } from "./stats.ts";
@@ -28,6 +28,9 @@ export interface MeasureHost {
   mnist(backend: Backend): { run: () => Promise<string> } | { skip: string };
 }
 
+/** NNSPEC_DEBUG=1 (Node; a page has no such variable). */
+const debugging = () => typeof process !== "undefined" && process.env?.NNSPEC_DEBUG === "1";
+
 /** Synthetic batch in the normalised pixel range: speed does not depend on the data, so no MNIST is needed for it. */
 export function syntheticBatch(n: number, seed: number): { x: Float32Array; labels: Uint8Array } {
   const rand = mulberry32(seed);
@@ -52,7 +55,9 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
       await host.send({ type: "phase-end", name, status: "ok", ...(detail ? { detail } : {}) });
       return true;
     } catch (err) {
-      await host.send({ type: "phase-end", name, status: "failed", detail: (err as Error).stack ?? String(err) });
+      // One line naming what failed; the stack only for a debugging session (NNSPEC_DEBUG=1).
+      const stack = debugging() && err instanceof Error && err.stack ? `\n${err.stack}` : "";
+      await host.send({ type: "phase-end", name, status: "failed", detail: `${errorMessage(err)}${stack}` });
       return false;
     }
   };
@@ -63,19 +68,25 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
     backend = await host.loadBackend();
     const backendLoadMs = performance.now() - t0;
     const b = backend;
-    // First result: what a user waits for after launching — one batch-1 CNN forward (or a 2-2-2 forward).
-    if (b.cnn) {
-      const model = await b.cnn.create({ parameters: initParameters(job.settings.seed), buffers: initBuffers() });
-      try {
-        await model.forward(syntheticBatch(1, 1).x, 1, { mode: "eval" });
-      } finally {
-        await model.dispose();
-      }
-    } else if (b.net222) {
-      await b.net222.forward(CLASS_CONFIG);
-    }
     const m = b.manifest;
-    await data({ manifest: m, device: m.device, precision: m.precision, startup: { processAt: host.processAt, backendLoadMs, firstResultAt: Date.now() } });
+    await data({ manifest: m, device: m.device, precision: m.precision });
+    // First result: what a user waits for after launching — one batch-1 CNN forward (or a 2-2-2 forward). A
+    // backend that loaded but cannot compute fails its checks and speed phases, not "load": no start-up figure then.
+    try {
+      if (b.cnn) {
+        const model = await b.cnn.create({ parameters: initParameters(job.settings.seed), buffers: initBuffers() });
+        try {
+          await model.forward(syntheticBatch(1, 1).x, 1, { mode: "eval" });
+        } finally {
+          await model.dispose();
+        }
+      } else if (b.net222) {
+        await b.net222.forward(CLASS_CONFIG);
+      }
+    } catch (err) {
+      return `${m.name} ${m.version} (${m.precision}, ${m.device}); first result failed: ${errorMessage(err)}`;
+    }
+    await data({ startup: { processAt: host.processAt, backendLoadMs, firstResultAt: Date.now() } });
     return `${m.name} ${m.version} (${m.precision}, ${m.device})`;
   });
   if (!loaded || !backend) {

@@ -81,6 +81,9 @@ export const benchCliSchema = z.object({
 }).strict();
 export type BenchCliOptions = z.infer<typeof benchCliSchema>;
 
+/** The default MNIST budget (stated once: --help, the timeout scaling and the settings all read it). */
+export const DEFAULT_BUDGET = { epochs: 1, limit: 8192, testLimit: 1000 } as const;
+
 /**
  * The budget. Default: one epoch on an 8192-image subset, evaluated on 1000 test images (a few minutes per backend
  * on 2 cores); --quick: 256 images, for tests; --epochs N: the full figure, all 60000 images, all 10000 test images.
@@ -90,7 +93,7 @@ export function benchSettings(o: BenchCliOptions): { settings: BenchSettings; re
   const base = {
     quick: { epochs: 1, limit: 256, testLimit: 200, reps: 2 },
     // 64 OneCycle steps: the shortest budget that lands well clear of chance (tfjs-wasm: 55.8 %); 16 steps left every backend at 12.6 %.
-    default: { epochs: 1, limit: 8192, testLimit: 1000, reps: 5 },
+    default: { ...DEFAULT_BUDGET, reps: 5 },
     full: { epochs: o.epochs ?? 15, limit: null, testLimit: null, reps: 7 },
   }[mode];
   const reps = o.reps ?? base.reps;

@@ -14,6 +14,18 @@ export const BENCH_PHASES = ["load", "conformance", "net222-speed", "train-speed
 export const benchPhaseNameSchema = z.enum(BENCH_PHASES);
 export type BenchPhaseName = z.infer<typeof benchPhaseNameSchema>;
 
+/** The four stages a reader sees (a failure is attributed to one of them): load, checks, speed, training. */
+export function stageOf(phase: string): "load" | "checks" | "speed" | "training" | string {
+  if (phase === "load") return "load";
+  if (phase === "conformance") return "checks";
+  if (phase.endsWith("-speed")) return "speed";
+  if (phase === "mnist-train") return "training";
+  return phase;
+}
+
+/** The skip reason of the training phase when there is no MNIST data (worker and peer say it the same way). */
+export const NO_MNIST = "no MNIST data (set MNIST_DIR)";
+
 export const benchJobSchema = z.object({
   id: z.string().min(1),
   specifier: z.string().min(1),

@@ -10,9 +10,10 @@ import { listCnnFixtures, listNet222Fixtures } from "@nnspec/fixtures";
 import { locateMnist } from "../data/mnist.ts";
 import { trainingSubset } from "../train/train-cnn.ts";
 import { BENCH_PHASES, NET222_BENCH_LR, type BenchJob, type PeerData } from "./protocol.ts";
+import { cleanupOnExit } from "@nnspec/conformance/cli";
 import { runWorker, type SpawnedWorker, type WorkerOutcome } from "./spawn-worker.ts";
 import type { BenchProgress } from "./progress.ts";
-import { REPO_ROOT, type BenchTarget } from "./plan.ts";
+import { DEFAULT_BUDGET, REPO_ROOT, type BenchTarget } from "./plan.ts";
 import { browserReps, browserWorker } from "./browser.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -73,7 +74,7 @@ async function mnistDirFor(dataDir: string | undefined, progress: BenchProgress)
  */
 export function trainingTimeout(s: BenchSettings): number {
   const images = s.epochs * (s.limit ?? MNIST_TRAIN_COUNT);
-  return s.timeoutSeconds * Math.max(1, images / 8192);
+  return s.timeoutSeconds * Math.max(1, images / (DEFAULT_BUDGET.epochs * DEFAULT_BUDGET.limit));
 }
 
 /** A worker's outcome → a results row; phases it never reached are "skipped". */
@@ -112,6 +113,8 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
   const mach = machine();
   const work = mkdtempSync(join(tmpdir(), "nnspec-bench-"));
+  // Interrupted (or crashed) runs remove their job files too.
+  const releaseWork = cleanupOnExit(() => rmSync(work, { recursive: true, force: true }));
   try {
     const fixtures = await fixturesFor(o.settings);
     // Only Node workers and the peer train on MNIST (pages skip it): a browser-only bench never looks for (or downloads) it.
@@ -162,6 +165,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchResults> {
       peer: torch, entries,
     } satisfies BenchResults);
   } finally {
+    releaseWork();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { BenchEntry } from "@nnspec/spec";
+import { cleanupOnExit } from "@nnspec/conformance/cli";
 import { killTree } from "./process-tree.ts";
 import { BENCH_PHASES, workerMessageSchema, type BenchPatch, type BenchPhaseName } from "./protocol.ts";
 
@@ -74,6 +75,8 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
       timer = setTimeout(() => { timedOut = true; kill(); }, limit * 1000);
     };
     arm(); // start-up counts against the first phase's budget too
+    // Workers run in a process group of their own: a Ctrl-C of the bench must take them down with it.
+    const release = cleanupOnExit(kill);
 
     const onMessage = (line: string) => {
       if (line.trim() === "") return;
@@ -122,6 +125,7 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      release();
       out.wallSeconds = (Date.now() - w.spawnedAt) / 1000;
       const at: BenchPhaseName | null = current ? (current as { name: BenchPhaseName }).name : null;
       const phase = at ?? BENCH_PHASES.find((p) => !out.phases.some((x) => x.name === p)) ?? "load";

@@ -4,7 +4,7 @@ import { loadWorkspaceBackend as loadBackend } from "../workspace-backends.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { trainCnn } from "../train/train-cnn.ts";
 import { runMeasurements } from "./measure.ts";
-import { benchJobSchema, type WorkerMessage } from "./protocol.ts";
+import { benchJobSchema, NO_MNIST, type WorkerMessage } from "./protocol.ts";
 
 /**
  * The bench worker: one backend in its own Node process (so start-up and peak memory are its own, and a crash or
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     loadBackend: () => loadBackend(job.specifier, job.options),
     // maxRSS is in kilobytes (Node docs); the high-water mark so far, sent with every result so a later hang keeps it.
     memoryBytes: () => process.resourceUsage().maxRSS * 1024,
-    mnist: (b) => job.mnistDir === null ? { skip: "no MNIST data (set MNIST_DIR)" } : {
+    mnist: (b) => job.mnistDir === null ? { skip: NO_MNIST } : {
       run: async () => {
         const mnist = await loadMnist({ dataDir: job.mnistDir! });
         const s = job.settings;
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
           onBatch: (p) => { if (p.batch % 5 === 0 || p.batch === p.batches) send({ type: "progress", text: `epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches}, loss ${p.runningLoss.toFixed(3)}` }); },
           onEvalStart: (e) => send({ type: "progress", text: `epoch ${e}: evaluating` }),
         });
+        if (record.status !== "complete") throw new Error(`training ${record.status} at epoch ${record.stop!.epoch}${record.stop!.batch ? `, batch ${record.stop!.batch}` : ""}: ${record.stop!.detail}`);
         const last = record.epochs.at(-1)!;
         send({
           type: "data", rssBytes: process.resourceUsage().maxRSS * 1024,

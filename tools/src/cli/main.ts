@@ -7,6 +7,9 @@ import { registerSummary } from "./commands/summary.ts";
 import { registerTrain } from "./commands/train.ts";
 import { registerStart } from "./commands/start.ts";
 import { registerBench } from "./commands/bench.ts";
+import { registerMutants } from "../mutants/command.ts";
+import { registerCompare } from "./commands/compare.ts";
+import { registerAugmentPreview } from "./commands/augment-preview.ts";
 
 // The judge's commands (with this workspace's short backend names and --all) beside the tools'.
 const program = new Command("nnspec")
@@ -14,6 +17,7 @@ const program = new Command("nnspec")
   .showHelpAfterError();
 registerStart(program);
 registerConformance(program, { aliases: WORKSPACE_BACKENDS, allRuns: WORKSPACE_RUNS });
-for (const register of [registerSweep, registerSheet, registerSummary, registerTrain, registerBench]) register(program);
+for (const register of [registerSweep, registerSheet, registerSummary, registerTrain, registerBench, registerCompare, registerAugmentPreview]) register(program);
+registerMutants(program);
 registerNewBackend(program);
 await runMain(program);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
+import { writeNewFile } from "../plot/atomic-write.ts";
 
 export function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -39,7 +40,7 @@ export async function downloadVerified(o: DownloadOptions): Promise<void> {
       const body = new Uint8Array(await res.arrayBuffer());
       const sum = sha256(body);
       if (sum !== o.sha256) throw new Error(`checksum mismatch: got sha256 ${sum}, expected ${o.sha256}`);
-      await writeFile(tmp, body);
+      await writeNewFile(tmp, body); // exclusive: never through a file or symlink already there
       // Re-read what landed on disk: the rename must only ever publish verified bytes.
       if (sha256(await readFile(tmp)) !== o.sha256) throw new Error("file on disk does not match the checksum after writing");
       await rename(tmp, o.dest);

@@ -36,6 +36,9 @@ export const lineChartSchema = z.object({
    * above the line at its right end; where curves may cross there, explain the line in the subtitle instead.
    */
   referenceLines: z.array(z.object({ y: z.number(), label: z.string().optional() })).default([]),
+  /** Explicit y ticks (and grid lines) and their d3 format, e.g. [0.3, 0.5, 1, 2] with "~g"; default: decades on a log axis. */
+  yTicks: z.array(z.number()).optional(),
+  yFormat: z.string().optional(),
 });
 export type LineChartInput = z.input<typeof lineChartSchema>;
 export type LineSeries = z.infer<typeof seriesSchema>;
@@ -98,7 +101,11 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
         title: o.yTitle,
         scale: log ? { type: "log" as const } : { zero: false },
         // On a log axis, label and grid only the decades: the default 2…9 minor grid lines crowd the plot.
-        axis: { titleFontSize: 13, labelFontSize: 11, ...(log ? { format: "~e", values: decades([...ys, ...refs.map((r) => r.y)]) } : {}) },
+        axis: {
+          titleFontSize: 13, labelFontSize: 11,
+          ...(o.yTicks ? { values: o.yTicks } : log ? { format: "~e", values: decades([...ys, ...refs.map((r) => r.y)]) } : {}),
+          ...(o.yFormat ? { format: o.yFormat } : {}),
+        },
       },
       // Keep the caller's series order in the legend (not alphabetical: "10" would sort before "2").
       color: {

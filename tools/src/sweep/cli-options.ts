@@ -35,6 +35,7 @@ export const sweepCliSchema = z.object({
   config: z.string().min(1, "is empty").optional(),
   backend: z.string().min(1, "is empty").default("reference"),
   out: z.string().min(1, "is empty").optional(),
+  force: z.boolean().optional(),
 });
 export type SweepCliOptions = z.output<typeof sweepCliSchema>;
 

@@ -1,3 +1,4 @@
+import { readdir, rm } from "node:fs/promises";
 import { resolve, join } from "node:path";
 import { z } from "zod";
 import {
@@ -32,7 +33,19 @@ const optionsSchema = z.object({
   outDir: z.string().min(1).default(DEFAULT_OUT_DIR),
   /** false: compute the table and sweep.json only, no charts. */
   charts: z.boolean().default(true),
+  /** Remove an earlier sweep's files from `outDir` first (sweep.json, every error chart), so nothing stale stays. */
+  replace: z.boolean().default(false),
 });
+
+/** What a sweep writes into its folder: sweep.json and the error charts. */
+export const isSweepOutput = (name: string): boolean =>
+  name === SUMMARY_FILE || /^error-lr-.+\.(svg|png)$/.test(name) || new RegExp(`^${COMBINED_BASENAME}\\.(svg|png)$`).test(name);
+
+/** Remove an earlier sweep from `dir` (only the files a sweep writes). */
+export async function removeSweepOutput(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter(isSweepOutput)) await rm(join(dir, name), { force: true });
+}
 
 export interface SweepOptions extends z.input<typeof optionsSchema> {
   /** A loaded backend that claims `net222.train` (see loadBackend). The caller owns it (and disposes it). */
@@ -69,6 +82,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 
   const outDir = resolve(o.outDir);
   const runs: SweepRun[] = [];
+  if (o.replace) await removeSweepOutput(outDir);
   for (const [i, lr] of o.lrs.entries()) {
     const raw: unknown = await backend.net222.train(config, lr, o.steps);
     const records = checkTrainRecords(raw, o.steps, `backend "${backend.manifest.name}" train(η = ${lr})`);

@@ -38,7 +38,11 @@ export function progressHooks(o: { tty: boolean; logEvery: number; write?: (line
       write(pc.bold(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)} | test loss ${e.testLoss.toFixed(4)} acc ${pct(e.testAccuracy)} | ${e.imagesPerSecond.toFixed(0)} img/s, ${e.trainSeconds.toFixed(1)} s train + ${e.evalSeconds.toFixed(1)} s eval`));
     },
     onCheckpoint(path) {
+      stopBar();
       write(`  checkpoint saved: ${path}`);
+    },
+    onStop() {
+      stopBar();
     },
   };
 }

@@ -1,5 +1,5 @@
 import {
-  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES, validateLabels,
+  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES, validateLabels, validateOptimizerState,
   type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
   type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
@@ -166,6 +166,34 @@ export class GpujsCnnModel implements CnnModel {
       out[b.name] = b.role === "running_mean" ? running.slice(0, C) : running.slice(C, 2 * C);
     }
     return out;
+  }
+
+  /** Momentum buffers (capability cnn.optimizer-state), PyTorch layouts like parameters(); empty before the first step. */
+  async optimizerState(): Promise<CnnTensors> {
+    this.live();
+    if (this.allGroups().every((g) => g.momentum === null)) return {};
+    return this.readGroups((g) => g.momentum, "momentum");
+  }
+
+  async setOptimizerState(state: CnnTensors): Promise<void> {
+    this.live();
+    // Validated whole before anything changes, so a bad state leaves the model as it was.
+    const kind = validateOptimizerState(state, "gpujs CNN");
+    const groups = this.allGroups();
+    const uploads = new Map<ParamGroup, Tensor | null>();
+    for (const g of groups) {
+      if (kind === "empty") {
+        uploads.set(g, null);
+        continue;
+      }
+      const flat = new Float32Array(g.size);
+      for (const slot of g.slots) flat.set(state[slot.name]!, slot.offset);
+      uploads.set(g, await this.rt.upload(flat));
+    }
+    for (const g of groups) {
+      this.rt.release(g.momentum);
+      g.momentum = uploads.get(g) ?? null;
+    }
   }
 
   async dispose(): Promise<void> {

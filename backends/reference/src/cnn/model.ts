@@ -1,11 +1,21 @@
 import {
-  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, sgdUpdate, validateLabels,
+  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, sgdUpdate, validateLabels, validateOptimizerState,
   type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type SgdStep,
   type SummaryRow,
 } from "@nnspec/spec";
 import type { Arr, ArrayFactory } from "./arrays.ts";
 import type { ConvPool } from "./conv-pool.ts";
 import { BatchNorm2d, buildLayers, type Built, type ForwardContext, type ParamSlot } from "./layers.ts";
+
+/**
+ * An injection seam for the mutation corpus that judges the judge (tools/src/mutants): it replaces how the layers
+ * are built or how one parameter is updated, so a mutant is this model with one piece changed. createBackend never
+ * sets it, and it is not part of the backend contract.
+ */
+export interface ReferenceCnnSeam {
+  readonly buildLayers?: (f: ArrayFactory, pool: ConvPool | null) => Built[];
+  readonly update?: (name: string, p: Arr, grad: Float64Array, buf: Arr, first: boolean, sgd: SgdStep) => void;
+}
 
 export class ReferenceCnnModel implements CnnModel {
   private readonly built: Built[];
@@ -19,8 +29,11 @@ export class ReferenceCnnModel implements CnnModel {
   private input: Arr | null = null;
 
   /** `pool`: a conv worker this model owns (closed by dispose), or null for single-threaded. */
-  constructor(private readonly f: ArrayFactory, init: { parameters: CnnTensors; buffers?: CnnTensors }, private readonly pool: ConvPool | null) {
-    this.built = buildLayers(f, pool);
+  constructor(
+    private readonly f: ArrayFactory, init: { parameters: CnnTensors; buffers?: CnnTensors }, private readonly pool: ConvPool | null,
+    private readonly seam: ReferenceCnnSeam = {},
+  ) {
+    this.built = (seam.buildLayers ?? buildLayers)(f, pool);
     this.slots = new Map(this.built.flatMap((b) => b.layer.params.map((p) => [p.name, p] as const)));
     this.bns = new Map(this.built.flatMap((b) => (b.layer instanceof BatchNorm2d ? [[b.layer.name, b.layer] as const] : [])));
     for (const spec of CNN_PARAMS) {
@@ -115,7 +128,8 @@ export class ReferenceCnnModel implements CnnModel {
       let buf = this.momentum.get(p.name);
       const first = !buf;
       if (!buf) { buf = this.f.alloc(slot.data.length); this.momentum.set(p.name, buf); }
-      sgdUpdate(slot.data, slot.grad, buf, first, sgd);
+      if (this.seam.update) this.seam.update(p.name, slot.data, slot.grad, buf, first, sgd);
+      else sgdUpdate(slot.data, slot.grad, buf, first, sgd);
     }
   }
 
@@ -134,6 +148,23 @@ export class ReferenceCnnModel implements CnnModel {
       t[0] = bn.numBatchesTracked;
       return [b.name, t];
     }));
+  }
+
+  /** Momentum buffers (capability cnn.optimizer-state): copies, empty before the first step. */
+  async optimizerState(): Promise<CnnTensors> {
+    this.live();
+    if (this.momentum.size === 0) return {};
+    return Object.fromEntries(CNN_PARAMS.map((p) => [p.name, this.momentum.get(p.name)!.slice()]));
+  }
+
+  async setOptimizerState(state: CnnTensors): Promise<void> {
+    this.live();
+    // Validated whole before anything changes, so a bad state leaves the model as it was.
+    if (validateOptimizerState(state, "reference CNN") === "empty") {
+      this.momentum.clear();
+      return;
+    }
+    for (const p of CNN_PARAMS) this.momentum.set(p.name, this.f.from(state[p.name]!));
   }
 
   async dispose(): Promise<void> {

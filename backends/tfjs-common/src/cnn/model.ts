@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import {
-  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, validateLabels,
+  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, validateLabels, validateOptimizerState,
   type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
   type ParamSpec, type SgdStep, type SummaryRow,
 } from "@nnspec/spec";
@@ -269,6 +269,28 @@ export class TfjsCnnModel implements CnnModel {
       else out[b.name] = Float32Array.of(st.numBatchesTracked);
     }
     return out;
+  }
+
+  /** Momentum buffers (capability cnn.optimizer-state), PyTorch layouts like parameters(); empty before the first step. */
+  async optimizerState(): Promise<CnnTensors> {
+    this.live();
+    return this.momentumBuf ? this.unflatten((await this.momentumBuf.data()) as Float32Array) : {};
+  }
+
+  async setOptimizerState(state: CnnTensors): Promise<void> {
+    this.live();
+    // Validated whole before anything changes, so a bad state leaves the model as it was.
+    const kind = validateOptimizerState(state, `${this.label} CNN`);
+    let next: tf.Tensor1D | null = null;
+    if (kind === "full") {
+      const flat = new Float32Array(TOTAL);
+      CNN_PARAMS.forEach((p, i) => {
+        flat.set(state[p.name]!, OFFSETS[i]);
+      });
+      next = tf.tensor1d(flat);
+    }
+    this.momentumBuf?.dispose();
+    this.momentumBuf = next;
   }
 
   async dispose(): Promise<void> {

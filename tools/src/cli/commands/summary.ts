@@ -5,6 +5,7 @@ import { parseCliOptions } from "../../train/cli-options.ts";
 import { requireCnn } from "../../train/train-cnn.ts";
 import { loadCnnBackend } from "./train.ts";
 import { z } from "zod";
+import { EXIT } from "@nnspec/conformance";
 
 /** Row-by-row differences between a backend's table and the spec's; empty when they match. */
 export function compareSummary(actual: readonly SummaryRow[], expected: readonly SummaryRow[]): string[] {
@@ -52,7 +53,7 @@ export function registerSummary(program: Command): void {
         } else {
           console.log(pc.red(`\n✗ differs from the spec table:\n${problems.map((p) => `  - ${p}`).join("\n")}`));
           console.log(`\nSpec table:\n${formatSummary(summaryTable())}`);
-          process.exitCode = 1;
+          process.exitCode = EXIT.fault;
         }
       } finally {
         await backend.dispose?.();

@@ -1,7 +1,10 @@
+import { existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadWorkspaceBackend as loadBackend } from "../../workspace-backends.ts";
 import { UsageError } from "@nnspec/conformance";
-import { DEFAULT_OUT_DIR, DEFAULT_STEPS, runSweep } from "../../sweep/run-sweep.ts";
+import { DEFAULT_OUT_DIR, DEFAULT_STEPS, SUMMARY_FILE, runSweep } from "../../sweep/run-sweep.ts";
 import { parseSweepCli, readConfigFile } from "../../sweep/cli-options.ts";
 
 /** `nnspec sweep`: the learning-rate comparison of the 2-2-2 network, with error curves. */
@@ -14,9 +17,17 @@ export function registerSweep(program: Command): void {
     .option("--config <file>", "2-2-2 config JSON (inputs, targets, w1…w8, optional b1, b2); default: the class values")
     .option("--backend <name>", "backend: short name, package name or path", "reference")
     .option("--out <dir>", `output folder (default: ${DEFAULT_OUT_DIR})`)
+    .option("--force", "replace an earlier sweep in --out (its sweep.json and every chart are removed first)")
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseSweepCli(raw);
       const config = opts.config ? await readConfigFile(opts.config) : undefined;
+      // Checked before any training: an earlier sweep is finished output, replaced only on request.
+      const outDir = resolve(opts.out ?? DEFAULT_OUT_DIR);
+      const st = await stat(outDir).catch(() => null);
+      if (st && !st.isDirectory()) throw new UsageError(`option --out ${outDir}: exists and is not a folder`);
+      if (st && !opts.force && existsSync(join(outDir, SUMMARY_FILE))) {
+        throw new UsageError(`option --out ${outDir}: holds an earlier sweep (${SUMMARY_FILE}); pass --force to replace it (its charts are removed too), or choose another --out`);
+      }
       let backend;
       try {
         backend = await loadBackend(opts.backend);
@@ -30,7 +41,7 @@ export function registerSweep(program: Command): void {
           ...(config ? { config, configSource: opts.config } : {}),
           ...(opts.lr ? { lrs: opts.lr } : {}),
           ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
-          ...(opts.out ? { outDir: opts.out } : {}),
+          outDir, replace: true,
           onRun: (lr, i, n) => process.stderr.write(`  trained η = ${lr} (${i + 1}/${n})\n`),
         });
         const m = result.summary.backend;
