@@ -40,7 +40,10 @@ export interface ConformanceRunOptions extends SuiteOptions, LoadOptions {
 
 /** A run that did not finish. Its partial report was written (when asked for) and is attached. */
 export class IncompleteRunError extends IncompleteError {
-  constructor(message: string, readonly report: ConformanceReport) {
+  constructor(
+    message: string,
+    readonly report: ConformanceReport,
+  ) {
     super(message);
   }
 }
@@ -58,8 +61,13 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
   let manifest: Manifest | undefined;
   let checks: readonly Check[] | undefined;
   const results: CheckResult[] = [];
+  let host: BackendHost | undefined;
+  let finished = false;
   const partial = (reason: string): ConformanceReport =>
-    buildReport(manifest, results, { reason, ...(checks ? { notRun: checks.length - results.length } : {}) } satisfies Incomplete);
+    buildReport(manifest, results, {
+      reason,
+      ...(checks ? { notRun: checks.length - results.length } : {}),
+    } satisfies Incomplete);
   // On disk from the start: a run killed outright leaves this, not nothing (and a bad --report fails before any work).
   writer?.write(partial("the run did not finish: the judge was stopped before writing its final report"));
   // Whatever ends this process mid-run (process.exit() from an in-process backend, a crash of the judge, a second
@@ -67,20 +75,21 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
   const onExit = (code: number) => {
     const during = checks?.[results.length]?.id;
     const where = during ? `during ${during}` : "before the checks ran";
-    const hint = host?.isolation === "in-process" ? " (in-process run: a backend that calls process.exit() ends it; drop --in-process to isolate the backend)" : "";
+    const hint =
+      host?.isolation === "in-process"
+        ? " (in-process run: a backend that calls process.exit() ends it; drop --in-process to isolate the backend)"
+        : "";
     const reason = `the process exited with code ${code} ${where}${hint}`;
     try {
       writer?.write(partial(reason));
     } catch {
       // Going down anyway; the report of the last write stays.
     }
-    if (code !== EXIT.incomplete) console.error(`error: conformance run incomplete: ${reason}${writer ? `; partial report: ${writer.path}` : ""}`);
+    if (code !== EXIT.incomplete)
+      console.error(`error: conformance run incomplete: ${reason}${writer ? `; partial report: ${writer.path}` : ""}`);
     process.exitCode = EXIT.incomplete;
   };
   process.on("exit", onExit);
-
-  let host: BackendHost | undefined;
-  let finished = false;
   try {
     try {
       host = await startHost({ ...o, ...(o.signal ? { signal: o.signal } : {}) });
@@ -104,14 +113,19 @@ export async function runConformance(o: ConformanceRunOptions): Promise<Conforma
       onResult: (r, i, n) => {
         results.push(r);
         log(formatProgressLine(r, i, n));
-        writer?.writeSoon(() => partial("the run did not finish: the judge was stopped before writing its final report"));
+        writer?.writeSoon(() =>
+          partial("the run did not finish: the judge was stopped before writing its final report"),
+        );
       },
     });
     if (outcome.incomplete !== undefined) {
       const report = partial(outcome.incomplete);
       writer?.write(report);
       log(formatReportSummary(report));
-      throw new IncompleteRunError(`conformance run incomplete: ${outcome.incomplete}${writer ? `; partial report: ${writer.path}` : ""}`, report);
+      throw new IncompleteRunError(
+        `conformance run incomplete: ${outcome.incomplete}${writer ? `; partial report: ${writer.path}` : ""}`,
+        report,
+      );
     }
     const report = buildReport(manifest, results);
     writer?.write(report);

@@ -38,7 +38,13 @@ export interface RunOutcome {
 }
 
 type Event =
-  | { readonly kind: "done"; readonly pass: boolean; readonly worstRatio?: number; readonly worstRelative?: number; readonly detail: string }
+  | {
+      readonly kind: "done";
+      readonly pass: boolean;
+      readonly worstRatio?: number;
+      readonly worstRelative?: number;
+      readonly detail: string;
+    }
   | { readonly kind: "threw"; readonly err: unknown }
   | { readonly kind: "timeout"; readonly ms: number }
   | { readonly kind: "lost"; readonly reason: string }
@@ -58,7 +64,11 @@ const abortReason = (signal: AbortSignal) => errorMessage(signal.reason);
  * error, one that takes longer than its timeout a "timeout", one whose backend dies under it an error naming how;
  * after the last two the run goes on with a fresh instance (when a supervisor can give one).
  */
-export async function runSuite(backend: Backend | BackendSupervisor, checks: readonly Check[], o: RunOptions = {}): Promise<RunOutcome> {
+export async function runSuite(
+  backend: Backend | BackendSupervisor,
+  checks: readonly Check[],
+  o: RunOptions = {},
+): Promise<RunOutcome> {
   // A supervisor restarts the backend after a timeout or a crash; a plain backend goes on as it is (fresh memo).
   const restartable = !("manifest" in backend);
   const supervisor: BackendSupervisor = "manifest" in backend ? fixed(backend) : backend;
@@ -81,9 +91,24 @@ export async function runSuite(backend: Backend | BackendSupervisor, checks: rea
       if (ev.kind === "aborted") return { results, incomplete: ev.reason };
       // A check that threw because its backend died is the death's failure, named as such.
       const lost = ev.kind === "lost" ? ev.reason : ev.kind === "threw" ? supervisor.lostReason() : undefined;
-      if (ev.kind === "done") result = { ...base, status: ev.pass ? "pass" : "fail", worstRatio: ev.worstRatio, worstRelative: ev.worstRelative, detail: ev.detail, ms };
-      else if (ev.kind === "timeout") result = { ...base, status: "timeout", detail: `no result within ${fmtS(ev.ms)} (check timeout)${restartable ? "; the backend was restarted" : ""}`, ms };
-      else if (lost !== undefined) result = { ...base, status: "error", detail: `the backend process stopped: ${lost}`, ms };
+      if (ev.kind === "done")
+        result = {
+          ...base,
+          status: ev.pass ? "pass" : "fail",
+          worstRatio: ev.worstRatio,
+          worstRelative: ev.worstRelative,
+          detail: ev.detail,
+          ms,
+        };
+      else if (ev.kind === "timeout")
+        result = {
+          ...base,
+          status: "timeout",
+          detail: `no result within ${fmtS(ev.ms)} (check timeout)${restartable ? "; the backend was restarted" : ""}`,
+          ms,
+        };
+      else if (lost !== undefined)
+        result = { ...base, status: "error", detail: `the backend process stopped: ${lost}`, ms };
       else result = { ...base, status: "error", detail: `threw: ${describeThrown((ev as { err: unknown }).err)}`, ms };
       if (ev.kind === "timeout" || lost !== undefined) {
         // Memoised work of the old instance is gone with it; the next checks start over on a fresh one.
@@ -92,7 +117,10 @@ export async function runSuite(backend: Backend | BackendSupervisor, checks: rea
         } catch (err) {
           results.push(result);
           o.onResult?.(result, i, checks.length);
-          return { results, incomplete: `the backend could not be restarted after ${check.id} (${result.status}): ${errorMessage(err)}` };
+          return {
+            results,
+            incomplete: `the backend could not be restarted after ${check.id} (${result.status}): ${errorMessage(err)}`,
+          };
         }
         ctx = fresh();
       }
@@ -117,19 +145,29 @@ async function runOne(check: Check, ctx: CheckContext, supervisor: BackendSuperv
     // A synchronous throw is a rejection too; the check's promise is always handled (it may settle after we moved on).
     const running = Promise.resolve().then(() => check.run(ctx));
     const events: Array<Promise<Event>> = [
-      running.then((out): Event => ({ kind: "done", ...out }), (err: unknown): Event => ({ kind: "threw", err })),
+      running.then(
+        (out): Event => ({ kind: "done", ...out }),
+        (err: unknown): Event => ({ kind: "threw", err }),
+      ),
     ];
     const ms = o.timeoutMs?.(check);
-    if (ms !== undefined && Number.isFinite(ms)) events.push(new Promise((r) => { timers.push(setTimeout(() => r({ kind: "timeout", ms }), ms)); }));
+    if (ms !== undefined && Number.isFinite(ms))
+      events.push(
+        new Promise((r) => {
+          timers.push(setTimeout(() => r({ kind: "timeout", ms }), ms));
+        }),
+      );
     const lost = supervisor.lost();
     if (lost) events.push(lost.then((reason): Event => ({ kind: "lost", reason })));
     const signal = o.signal;
     if (signal) {
-      events.push(new Promise((r) => {
-        const on = () => r({ kind: "aborted", reason: abortReason(signal) });
-        signal.addEventListener("abort", on, { once: true });
-        cleanups.push(() => signal.removeEventListener("abort", on));
-      }));
+      events.push(
+        new Promise((r) => {
+          const on = () => r({ kind: "aborted", reason: abortReason(signal) });
+          signal.addEventListener("abort", on, { once: true });
+          cleanups.push(() => signal.removeEventListener("abort", on));
+        }),
+      );
     }
     return await Promise.race(events);
   } finally {
@@ -139,11 +177,19 @@ async function runOne(check: Check, ctx: CheckContext, supervisor: BackendSuperv
 }
 
 /** The results of a run (for callers that need no supervisor, timeout or report of incompleteness). */
-export async function runChecks(backend: Backend, checks: readonly Check[], hooks: RunHooks = {}): Promise<CheckResult[]> {
+export async function runChecks(
+  backend: Backend,
+  checks: readonly Check[],
+  hooks: RunHooks = {},
+): Promise<CheckResult[]> {
   return (await runSuite(backend, checks, hooks)).results;
 }
 
-export interface Tally { passed: number; failed: number; notImplemented: number }
+export interface Tally {
+  passed: number;
+  failed: number;
+  notImplemented: number;
+}
 
 export function tally(results: readonly CheckResult[]): Tally {
   return {

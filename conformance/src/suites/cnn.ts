@@ -1,5 +1,5 @@
 import {
-  BLOCK_OUTPUTS, CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, CNN_PARAM_COUNT, DROPOUT_LAYERS, compareAfterSgdSteps, compareValues,
+  BLOCK_OUTPUTS, CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, CNN_PARAM_COUNT, DROPOUT_LAYERS, compareAfterSgdSteps, compareSgdUpdate, compareValues,
   dropoutKeeps, layerScale, summaryTable, toleranceFor,
   type BlockName, type Capability, type CnnForwardResult, type CnnModel, type CnnOps, type CnnTensors, type Comparison,
   type FloatArray, type Precision, type QuantityKind,
@@ -62,7 +62,14 @@ interface TrainRun {
   readonly buffersAfterStep1: CnnTensors;
 }
 interface BackwardRun { readonly loss: number; readonly gradients: CnnTensors }
-interface StepsRun { readonly loss2: number; readonly parameters: CnnTensors; readonly buffers: CnnTensors }
+interface StepsRun {
+  readonly loss2: number;
+  readonly parameters: CnnTensors;
+  readonly buffers: CnnTensors;
+  /** What the backend held between the steps: its parameters after step 1 and the gradients of step 2. */
+  readonly parametersAfterStep1: CnnTensors;
+  readonly gradients2: CnnTensors;
+}
 interface EvalRun { readonly evalLogProbs: FloatArray; readonly trainLogProbs: FloatArray }
 interface DropoutRun { readonly forward: CnnForwardResult }
 
@@ -93,10 +100,12 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     const { model } = await train(ctx);
     await backward(ctx);
     await model.step(f.manifest.sgd);
+    const parametersAfterStep1 = await model.parameters();
     await model.forward(Float64Array.from(f.input), n, { mode: "train" });
     const { loss: loss2 } = await model.backward(f.labels);
+    const gradients2 = await model.gradients();
     await model.step(f.manifest.sgd);
-    const run = { loss2, parameters: await model.parameters(), buffers: await model.buffers() };
+    const run = { loss2, parameters: await model.parameters(), buffers: await model.buffers(), parametersAfterStep1, gradients2 };
     await model.dispose();
     return run;
   });
@@ -219,6 +228,22 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
   add("step.loss2", "cnn.step", async (ctx) => {
     const { loss2 } = await steps(ctx);
     return outcomeOf([["loss of step 2", cmp(ctx, [loss2], [f.manifest.loss[1]!], "value")]]);
+  });
+  // The optimizer on the backend's own gradients (tolerance.ts "update"): exact up to storage rounding.
+  add("step.sgd-update", "cnn.step", async (ctx) => {
+    const [{ gradients: g1 }, run] = await Promise.all([backward(ctx), steps(ctx)]);
+    const { lr, momentum: m, weightDecay: wd } = f.manifest.sgd;
+    const parts: Array<[string, Comparison]> = [];
+    for (const p of CNN_PARAMS) {
+      const p0 = f.parameters[p.name]!, p1 = run.parametersAfterStep1[p.name], p2 = run.parameters[p.name], a = g1[p.name], b = run.gradients2[p.name];
+      if (!p1 || !p2 || !a || !b || [p1, p2, a, b].some((t) => t.length !== p.size)) return { pass: false, detail: `${p.name}: parameters or gradients missing or of the wrong size` };
+      const buf1 = Float64Array.from(p0, (v, i) => a[i]! + wd * v);
+      const want1 = Float64Array.from(p0, (v, i) => v - lr * buf1[i]!);
+      const want2 = Float64Array.from(p1, (v, i) => v - lr * (m * buf1[i]! + b[i]! + wd * v));
+      parts.push([`${p.name} after step 1 (from its own gradients)`, compareSgdUpdate(p1, want1, [p0, p1], ctx.precision)]);
+      parts.push([`${p.name} after step 2 (from its own gradients and momentum)`, compareSgdUpdate(p2, want2, [p0, p1, p2], ctx.precision)]);
+    }
+    return outcomeOf(parts);
   });
   for (const p of CNN_PARAMS) {
     add(`step.param.${p.name}`, "cnn.step", async (ctx) => {

@@ -1,5 +1,5 @@
 import {
-  compareAfterSgdSteps, compareValues, forward as forwardAt, FORWARD_NAMES, gradients as gradientsAt, gradientScales, NET222_LAYERS,
+  compareAfterSgdSteps, compareValues, forward as forwardAt, FORWARD_NAMES, gradients as gradientsAt, net222GradientScales, NET222_LAYERS,
   toleranceFor, WEIGHT_NAMES,
   type Comparison, type Gradients, type Net222Config, type Net222Fixture, type Precision, type StepRecord, type WeightName,
 } from "@nnspec/spec";
@@ -13,7 +13,7 @@ function configAt(f: Net222Fixture, rec: StepRecord): Net222Config {
 }
 
 /** The golden's gradient scales at a record's weights (tolerance.ts "terms", spec gradientScales). */
-const scalesAt = (f: Net222Fixture, rec: StepRecord): Gradients => gradientScales(configAt(f, rec), rec.forward);
+const scalesAt = (precision: Precision, f: Net222Fixture, rec: StepRecord): Gradients => net222GradientScales(precision, configAt(f, rec), rec.forward);
 
 /** One step's eight gradients, per layer, each against the size of its terms at the golden's weights. */
 function compareGradients(precision: Precision, actual: Gradients, expected: Gradients, scales: Gradients, label: string): Array<[string, Comparison]> {
@@ -49,7 +49,7 @@ function compareTrajectory(ctx: CheckContext, f: Net222Fixture, actual: StepReco
   const at = actual.map((r) => {
     const c = { ...f.config, ...r.weights };
     const fw = forwardAt(c);
-    return { fw, g: gradientsAt(c, fw), scales: gradientScales(c, fw) };
+    return { fw, g: gradientsAt(c, fw), scales: net222GradientScales(ctx.precision, c, fw) };
   });
   if (part === "gradients") return actual.flatMap((r, i) => compareGradients(ctx.precision, r.gradients, at[i]!.g, at[i]!.scales, `step ${i} (at its own weights)`));
   return FORWARD_NAMES.map((n) => [`forward.${n} (at its own weights)`, compareValues(actual.map((r) => r.forward[n]), at.map((e) => e.fw[n]), tol)]);
@@ -73,14 +73,14 @@ export async function net222ChecksFor(path: string, io?: FixtureIO): Promise<Che
       id: `${id}.gradients.step0`, capability: "net222.gradients", source: path,
       async run(ctx) {
         const got = await ctx.backend.net222!.gradients(configAt(f, first));
-        return outcomeOf(compareGradients(ctx.precision, got, first.gradients, scalesAt(f, first), "step 0"));
+        return outcomeOf(compareGradients(ctx.precision, got, first.gradients, scalesAt(ctx.precision, f, first), "step 0"));
       },
     },
     {
       id: `${id}.step.step0`, capability: "net222.step", source: path,
       async run(ctx) {
         const got = await ctx.backend.net222!.step(configAt(f, first), f.lr);
-        return outcomeOf(compareStep(ctx.precision, got, f.records[1]!.weights, first, scalesAt(f, first), f.lr));
+        return outcomeOf(compareStep(ctx.precision, got, f.records[1]!.weights, first, scalesAt(ctx.precision, f, first), f.lr));
       },
     },
     ...(["weights", "forward", "gradients"] as const).map((part): Check => ({

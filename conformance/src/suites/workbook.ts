@@ -1,4 +1,4 @@
-import { compareValues, FORWARD_NAMES, gradientScales, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
+import { compareValues, FORWARD_NAMES, net222GradientScales, toleranceFor, WEIGHT_NAMES, type Comparison } from "@nnspec/spec";
 import type { GoldenSheet } from "@nnspec/fixtures/excel";
 import { outcomeOf, type Check } from "../checks.ts";
 import { UsageError } from "../errors.ts";
@@ -52,7 +52,7 @@ function sheetChecks(path: string, s: GoldenSheet, gradientColumnOf: ExcelModule
         for (const r of s.rows) {
           const got = await ctx.backend.net222!.gradients(r.config);
           // Each gradient against the size of its terms at the row's weights (tolerance.ts "terms").
-          const scales = gradientScales(r.config);
+          const scales = net222GradientScales(ctx.precision, r.config);
           parts.push([`row ${r.row} ∂E/∂{${gradWeights.join(",")}}`, compareValues(gradWeights.map((w) => got[w]), gradWeights.map((w) => r.values[gradientColumnOf(w)]!), toleranceFor(ctx.precision, "gradient"), "gradient", gradWeights.map((w) => scales[w]))]);
         }
         const o = outcomeOf(parts);
