@@ -72,6 +72,28 @@ export const benchTrainingSchema = z.object({
 }).strict();
 export type BenchTraining = z.infer<typeof benchTrainingSchema>;
 
+/**
+ * An inference peer's numerics (the ONNX Runtime rows): its log-probs on a fixed batch against the PyTorch float32
+ * peer's for the same exported model, under the float32 value tolerance (tolerance.ts). Not a golden check: the
+ * goldens are train-mode float64, the peers run the model in eval mode.
+ */
+export const benchAgreementSchema = z.object({
+  /** What the outputs were compared with, e.g. "PyTorch 1.13.0 float32, CPU, eval". */
+  reference: z.string().min(1),
+  /** The compared output, e.g. "logProbs". */
+  quantity: z.string().min(1),
+  /** Images in the fixed batch. */
+  images: z.number().int().min(1),
+  /** The tolerance's precision: "float32". */
+  precision: z.string().min(1),
+  /** Worst |error| / tolerance (≤ 1 agrees); null when a value was non-finite. */
+  worstRatio: finiteNumber.nullable(),
+  /** Worst |error|; null when a value was non-finite. */
+  worstAbsolute: finiteNumber.nullable(),
+  pass: z.boolean(),
+}).strict();
+export type BenchAgreement = z.infer<typeof benchAgreementSchema>;
+
 export const BENCH_STATUSES = ["ok", "failed", "timed-out", "skipped"] as const;
 export const benchStatusSchema = z.enum(BENCH_STATUSES);
 export type BenchStatus = z.infer<typeof benchStatusSchema>;
@@ -86,7 +108,10 @@ export const benchPhaseSchema = z.object({
 export const benchEntrySchema = z.object({
   /** Row id, e.g. "reference-float32", "pytorch". */
   id: z.string().min(1),
-  /** "backend": an nnspec backend in a Node child process; "peer": the PyTorch comparison; "browser": a backend in Chromium. */
+  /**
+   * "backend": an nnspec backend in a Node child process; "peer": a comparison outside nnspec (the PyTorch peer, and
+   * the ONNX Runtime inference peers); "browser": a backend in Chromium.
+   */
   kind: z.enum(["backend", "peer", "browser"]),
   specifier: z.string(),
   options: z.record(z.unknown()),
@@ -102,6 +127,8 @@ export const benchEntrySchema = z.object({
   conformance: benchConformanceSchema.nullable(),
   speed: benchSpeedSchema,
   training: benchTrainingSchema.nullable(),
+  /** Inference peers only: their outputs against the PyTorch peer's (absent elsewhere). */
+  agreement: benchAgreementSchema.optional(),
   /** RSS high-water mark of the entry's own process (bytes); for browser rows see memoryKind. */
   peakRssBytes: finiteNumber.nullable(),
   /**

@@ -1,5 +1,5 @@
 import { browserReps } from "./browser.ts";
-import { NO_MNIST, stageOf } from "./protocol.ts";
+import { INFERENCE_ONLY, NO_MNIST, stageOf } from "./protocol.ts";
 import { BENCH_CHECK_GROUPS, type BenchEntry, type BenchResults, type BenchStats } from "@nnspec/spec";
 
 /** The bench's tables as plain cells: the terminal table, the Markdown scoreboard and the HTML report share them. */
@@ -24,7 +24,9 @@ export function num(v: number): string {
   return v.toPrecision(3);
 }
 
-export const peerOf = (r: BenchResults): BenchEntry | undefined => r.entries.find((e) => e.kind === "peer" && e.status !== "skipped");
+/** The PyTorch peer's row, the 1× of every ratio (the ONNX Runtime rows are peers too, measured against it). */
+export const PYTORCH_PEER_ID = "pytorch";
+export const peerOf = (r: BenchResults): BenchEntry | undefined => r.entries.find((e) => e.kind === "peer" && e.id === PYTORCH_PEER_ID && e.status !== "skipped");
 
 /** Throughput relative to the peer (1 = as fast as PyTorch); null without both figures. */
 export function ratioToPeer(r: BenchResults, e: BenchEntry, key: SpeedKey): number | null {
@@ -59,6 +61,22 @@ export function browserNote(r: BenchResults): string | null {
     "wasm/WebGL initialisation included); peak RSS (Chromium) is the RSS high-water mark of the page's renderer process plus Chromium's GPU process; MNIST training is not run in the page.";
 }
 
+/** What the ONNX Runtime rows are and how their numerics compare with PyTorch; null when the results have none. */
+export function inferencePeerNote(r: BenchResults): string | null {
+  const rows = r.entries.filter((e) => e.kind === "peer" && e.specifier.startsWith("onnxruntime-"));
+  if (rows.length === 0) return null;
+  const line = (e: BenchEntry) => {
+    const a = e.agreement;
+    const threads = typeof e.options.threads === "number" ? `, ${e.options.threads} threads` : "";
+    if (!a) return `${e.id} (${e.specifier}${threads}): ${e.status}${e.failure ? ` — ${e.failure.message.split("\n")[0]}` : ""}`;
+    return `${e.id} (${e.device || e.specifier}): log-probs of ${a.images} images vs ${a.reference}, worst err/tol ${a.worstRatio === null ? "non-finite" : a.worstRatio.toExponential(1)}` +
+      `${a.worstAbsolute === null ? "" : `, |Δ| ≤ ${a.worstAbsolute.toExponential(1)}`} — ${a.pass ? "agrees" : "DISAGREES"} within the ${a.precision} tolerance`;
+  };
+  return "Inference peers: the same CNN with the same initial weights, exported to ONNX by PyTorch (fixtures/cnn-generator/export_onnx.py, eval mode, " +
+    "dynamic batch), run by ONNX Runtime with as many threads as the PyTorch peer; inference only (no training figures). " +
+    `${rows.map(line).join("; ")}.`;
+}
+
 export const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
 
 /** A Node row (or the peer) whose MNIST training was skipped for lack of data: its row must say so. */
@@ -70,8 +88,12 @@ export function statusCell(e: BenchEntry): string {
   return `${e.status}${e.failure ? ` (${stageOf(e.failure.phase)})` : ""}`;
 }
 
+/** An inference-only row (the ONNX Runtime peers): its training phases were skipped as such. */
+export const inferenceOnly = (e: BenchEntry) => e.phases.some((p) => p.name === "train-speed" && p.status === "skipped" && p.detail === INFERENCE_ONLY);
+
 export function conformanceCell(e: BenchEntry): string {
   const c = e.conformance;
+  if (e.agreement) return `vs PyTorch: ${e.agreement.pass ? "agrees" : "DISAGREES"}`;
   if (!c) return e.kind === "peer" ? "peer" : "—";
   const ni = c.notImplemented > 0 ? `, ${c.notImplemented} n/i` : "";
   return `${c.passed}/${c.checks}${c.failed ? `, ${c.failed} FAIL` : ""}${ni}`;
@@ -79,7 +101,7 @@ export function conformanceCell(e: BenchEntry): string {
 
 export function accuracyCell(e: BenchEntry): string {
   const t = e.training;
-  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : missedMnist(e) ? "— (no MNIST)" : "—";
+  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : missedMnist(e) ? "— (no MNIST)" : inferenceOnly(e) ? `— (${INFERENCE_ONLY})` : "—";
 }
 
 /** The main table: one row per entry. */
@@ -90,8 +112,9 @@ export function mainTable(r: BenchResults): { header: string[]; rows: string[][]
     e.precision || "—",
     statusCell(e),
     conformanceCell(e),
-    e.conformance ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed) : "—",
-    ...SPEED_FIGURES.map((f) => statsCell(e.speed[f.key], e.kind === "peer" ? null : ratioToPeer(r, e, f.key))),
+    e.conformance ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed)
+      : e.agreement ? `${ratioCell(e.agreement.worstRatio, e.agreement.pass ? 0 : 1, 1)} (vs PyTorch)` : "—",
+    ...SPEED_FIGURES.map((f) => statsCell(e.speed[f.key], e.id === PYTORCH_PEER_ID && e.kind === "peer" ? null : ratioToPeer(r, e, f.key))),
     secs(e.startup?.firstResultMs),
     memoryCell(e),
     accuracyCell(e),

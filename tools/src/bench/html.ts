@@ -1,6 +1,6 @@
 import type { BenchResults } from "@nnspec/spec";
 import type { BenchChart } from "./charts.ts";
-import { accuracyTable, browserNote, machineLine, mainTable, settingsLine } from "./format.ts";
+import { accuracyTable, browserNote, inferencePeerNote, machineLine, mainTable, settingsLine } from "./format.ts";
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -36,6 +36,7 @@ p.meta{font-size:13px;color:#444}
 <h2>Scoreboard</h2>
 ${table(mainTable(r))}
 ${browserNote(r) ? `<p class="meta">${esc(browserNote(r)!.replace(/`/g, ""))}</p>` : ""}
+${inferencePeerNote(r) ? `<p class="meta">${esc(inferencePeerNote(r)!)}</p>` : ""}
 <h2>Accuracy: worst error / tolerance per check group</h2>
 ${table(accuracyTable(r))}
 <h2>Charts</h2>

@@ -12,3 +12,4 @@ export * from "./charts.ts";
 export * from "./write-output.ts";
 export * from "./browser.ts";
 export * from "./readme.ts";
+export * from "./onnx-model.ts";

@@ -1,11 +1,11 @@
 import {
-  CLASS_CONFIG, initBuffers, initParameters, mulberry32, TRAIN_BATCH_SIZE, type Backend, type BenchSpeed,
+  CLASS_CONFIG, initBuffers, initParameters, TRAIN_BATCH_SIZE, type Backend, type BenchSpeed,
 } from "@nnspec/spec";
 import type { FixtureIO } from "@nnspec/fixtures/core";
 import { collectChecks, errorMessage, runChecks } from "@nnspec/conformance";
 import { summarizeConformance } from "./accuracy.ts";
 import { NET222_BENCH_LR, type BenchJob, type BenchPatch, type BenchPhaseName, type WorkerMessage } from "./protocol.ts";
-import { calibrate, rateStats, timeReps } from "./stats.ts";
+import { calibrate, rateStats, syntheticBatch, timeReps } from "./stats.ts";
 
 /**
  * The bench's measurements, shared by the Node worker (worker.ts) and the in-page bench (page/bench-page.ts), so a
@@ -30,12 +30,6 @@ export interface MeasureHost {
 
 /** NNSPEC_DEBUG=1 (Node; a page has no such variable). */
 const debugging = () => typeof process !== "undefined" && process.env?.NNSPEC_DEBUG === "1";
-
-/** Synthetic batch in the normalised pixel range: speed does not depend on the data, so no MNIST is needed for it. */
-export function syntheticBatch(n: number, seed: number): { x: Float32Array; labels: Uint8Array } {
-  const rand = mulberry32(seed);
-  return { x: Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4), labels: Uint8Array.from({ length: n }, () => Math.floor(rand() * 10)) };
-}
 
 /** Runs every phase in order and reports on `host.send`; the last message is always "done". */
 export async function runMeasurements(host: MeasureHost): Promise<void> {

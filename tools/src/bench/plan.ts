@@ -77,9 +77,31 @@ export const benchCliSchema = z.object({
   out: z.string().min(1),
   timeoutS: cliPositiveNumber,
   peer: z.boolean(),
+  peers: z.string().optional(),
   dataDir: z.string().min(1).optional(),
 }).strict();
 export type BenchCliOptions = z.infer<typeof benchCliSchema>;
+
+/**
+ * Comparison rows after the backends, each in its own process: the PyTorch peer (every speed figure and MNIST
+ * training) and the same CNN exported to ONNX, in onnxruntime-node (native CPU) and onnxruntime-web's wasm build
+ * (SIMD + threads, in Node) — inference only.
+ */
+export const PEER_IDS = ["pytorch", "ort-node", "ort-web"] as const;
+export type PeerId = (typeof PEER_IDS)[number];
+
+/** `--peers a,b` (default: all of PEER_IDS, in that order); `--no-peer`: none. */
+export function parsePeers(o: Pick<BenchCliOptions, "peer" | "peers">): PeerId[] {
+  if (!o.peer) return [];
+  if (o.peers === undefined) return [...PEER_IDS];
+  const items = o.peers.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new UsageError(`nnspec bench: option --peers: expected a comma-separated list of ${PEER_IDS.join(", ")} (no peers: --no-peer)`);
+  const unknown = items.find((i) => !(PEER_IDS as readonly string[]).includes(i));
+  if (unknown !== undefined) throw new UsageError(`nnspec bench: option --peers: unknown peer "${unknown}" (expected ${PEER_IDS.join(", ")})`);
+  const dup = items.find((id, i) => items.indexOf(id) !== i);
+  if (dup) throw new UsageError(`nnspec bench: option --peers: "${dup}" is listed twice`);
+  return PEER_IDS.filter((p) => items.includes(p));
+}
 
 /** The default MNIST budget (stated once: --help, the timeout scaling and the settings all read it). */
 export const DEFAULT_BUDGET = { epochs: 1, limit: 8192, testLimit: 1000 } as const;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import {
-  benchConformanceSchema, benchSettingsSchema, benchSpeedSchema, benchTrainingSchema, finiteNumber, manifestSchema,
+  benchAgreementSchema, benchConformanceSchema, benchSettingsSchema, benchSpeedSchema, benchTrainingSchema, finiteNumber, manifestSchema,
 } from "@nnspec/spec";
 
 /**
@@ -26,6 +26,9 @@ export function stageOf(phase: string): "load" | "checks" | "speed" | "training"
 /** The skip reason of the training phase when there is no MNIST data (worker and peer say it the same way). */
 export const NO_MNIST = "no MNIST data (set MNIST_DIR)";
 
+/** The skip reason of the training phases of an inference-only peer (the ONNX Runtime rows). */
+export const INFERENCE_ONLY = "inference only";
+
 export const benchJobSchema = z.object({
   id: z.string().min(1),
   specifier: z.string().min(1),
@@ -40,6 +43,8 @@ export const benchJobSchema = z.object({
    * 2-2-2 problem, so the peer trains on the same images from the same start as the backends.
    */
   peerDataFile: z.string().nullable(),
+  /** ONNX Runtime peers only: the exported model and the fixed batch with PyTorch float32's log-probs for it. */
+  onnx: z.object({ model: z.string().min(1), check: z.string().min(1) }).strict().optional(),
   /** Wall-clock ms (Date.now) when the parent spawned the worker: start-up is measured from here. */
   spawnedAt: z.number(),
   /** Per-figure sample counts. */
@@ -57,6 +62,7 @@ const patchSchema = z.object({
   conformance: benchConformanceSchema.optional(),
   speed: benchSpeedSchema.partial().optional(),
   training: benchTrainingSchema.optional(),
+  agreement: benchAgreementSchema.optional(),
   note: z.string().optional(),
 }).strict();
 export type BenchPatch = z.infer<typeof patchSchema>;

@@ -1,6 +1,6 @@
 import type { BenchResults } from "@nnspec/spec";
 import { stageOf } from "./protocol.ts";
-import { accuracyTable, browserNote, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
+import { accuracyTable, browserNote, inferencePeerNote, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
 
 /** scoreboard.md: the machine, the settings and both tables; `pnpm bench:readme` copies it into README.md. */
 export function scoreboardMarkdown(r: BenchResults): string {
@@ -15,6 +15,7 @@ export function scoreboardMarkdown(r: BenchResults): string {
     markdownTable(mainTable(r)),
     "",
     ...(browserNote(r) ? [browserNote(r)!, ""] : []),
+    ...(inferencePeerNote(r) ? [inferencePeerNote(r)!, ""] : []),
     "Worst error / tolerance per check group:",
     "",
     markdownTable(accuracyTable(r)),

@@ -1,4 +1,10 @@
-import type { BenchStats } from "@nnspec/spec";
+import { mulberry32, type BenchStats } from "@nnspec/spec";
+
+/** Synthetic batch in the normalised pixel range: speed does not depend on the data, so no MNIST is needed for it. */
+export function syntheticBatch(n: number, seed: number): { x: Float32Array; labels: Uint8Array } {
+  const rand = mulberry32(seed);
+  return { x: Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4), labels: Uint8Array.from({ length: n }, () => Math.floor(rand() * 10)) };
+}
 
 /** Median (mean of the middle two for an even count), min and max of rates derived from timed repetitions. */
 export function rateStats(units: number, samplesMs: readonly number[], unit: string): BenchStats {

@@ -2,10 +2,10 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import pc from "picocolors";
 import { parseCliOptions } from "../../train/cli-options.ts";
-import { DEFAULT_BUDGET, benchCliSchema, benchSettings, parseTargets } from "../../bench/plan.ts";
+import { DEFAULT_BUDGET, PEER_IDS, benchCliSchema, benchSettings, parsePeers, parseTargets } from "../../bench/plan.ts";
 import { benchProgress } from "../../bench/progress.ts";
 import { runBench } from "../../bench/run-bench.ts";
-import { accuracyTable, machineLine, mainTable, missedMnist, textTable } from "../../bench/format.ts";
+import { accuracyTable, inferencePeerNote, machineLine, mainTable, missedMnist, textTable } from "../../bench/format.ts";
 import { stageOf } from "../../bench/protocol.ts";
 import { EXIT } from "@nnspec/conformance";
 import { writeBenchOutput } from "../../bench/write-output.ts";
@@ -23,18 +23,20 @@ export function registerBench(program: Command): void {
     .option("--seed <n>", "seed for init, data subset and order", "1")
     .option("--out <dir>", "output folder", "out/bench")
     .option("--timeout-s <n>", `seconds each phase of a backend may take before it is killed and reported as timed out (MNIST training: scaled by its budget relative to the default ${DEFAULT_BUDGET.epochs} epoch × ${DEFAULT_BUDGET.limit} images)`, "900")
-    .option("--no-peer", "do not run the PyTorch peer")
+    .option("--peers <list>", `comparison rows after the backends, comma-separated: ${PEER_IDS.join(", ")} (PyTorch; the same CNN exported to ONNX in onnxruntime-node and onnxruntime-web's wasm build, inference only); default: all`)
+    .option("--no-peer", "run no peers (neither PyTorch nor ONNX Runtime)")
     .option("--data-dir <dir>", "MNIST folder (else $MNIST_DIR, else the download cache)")
     .action(async (_raw: unknown, cmd: Command) => {
       const o = parseCliOptions(benchCliSchema, cmd.opts(), "bench");
       const targets = parseTargets(o.backends);
+      const peers = parsePeers(o);
       const { settings, reps, net222TargetMs } = benchSettings(o);
       const out = resolve(o.out);
-      console.log(`nnspec bench: ${targets.map((t) => t.id).join(", ")}${o.peer ? " + PyTorch peer" : ""} — mode ${settings.mode}, timeout ${settings.timeoutSeconds} s per phase`);
-      const progress = benchProgress({ tty: Boolean(process.stdout.isTTY), entries: targets.length + (o.peer ? 1 : 0) });
-      const results = await runBench({ targets, settings, reps, net222TargetMs, peer: o.peer, progress, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
+      console.log(`nnspec bench: ${targets.map((t) => t.id).join(", ")}${peers.length ? ` + peers ${peers.join(", ")}` : ""} — mode ${settings.mode}, timeout ${settings.timeoutSeconds} s per phase`);
+      const progress = benchProgress({ tty: Boolean(process.stdout.isTTY), entries: targets.length + peers.length });
+      const results = await runBench({ targets, settings, reps, net222TargetMs, peers, progress, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
       const files = await writeBenchOutput(out, results);
-      console.log(`\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`);
+      console.log(`\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}${inferencePeerNote(results) ? `\n\n${inferencePeerNote(results)}` : ""}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`);
       console.log(`\nwrote ${files.results}\n      ${files.scoreboard}\n      ${files.report}\n      ${files.charts.length} charts in ${resolve(out, "charts")}`);
       const bad = results.entries.filter((e) => e.status === "failed" || e.status === "timed-out");
       if (bad.length > 0) {
