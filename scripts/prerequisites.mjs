@@ -13,6 +13,10 @@ export const PREREQUISITES = [
     pkg: "python3-torch", why: "PyTorch for the CNN goldens and the bench peer",
     present: () => spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0,
   },
+  {
+    pkg: "libvulkan1", why: "the Vulkan loader Dawn needs for WebGPU in Node (SwiftShader's ICD ships with chromium)",
+    present: () => existsSync("/usr/lib/x86_64-linux-gnu/libvulkan.so.1") || existsSync("/usr/lib/aarch64-linux-gnu/libvulkan.so.1"),
+  },
   { pkg: "libreoffice-calc", why: "recalculating exported workbooks", present: () => existsSync("/usr/bin/soffice") || existsSync("/usr/bin/libreoffice") },
 ];
 
