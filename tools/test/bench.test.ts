@@ -8,6 +8,7 @@ import { benchSettings, parseTargets, WORKSPACE_TARGETS } from "../src/bench/pla
 import { entryOf, machine } from "../src/bench/run-bench.ts";
 import { replaceScoreboard, SCOREBOARD_END, SCOREBOARD_START, updateReadme } from "../src/bench/readme.ts";
 import { summarizeConformance } from "../src/bench/accuracy.ts";
+import { deviceNote } from "../src/bench/format.ts";
 import { renderBarChart } from "../src/plot/bar-chart.ts";
 import { svgSize } from "../src/plot/image-size.ts";
 import { writeBenchOutput } from "../src/bench/write-output.ts";
@@ -144,5 +145,25 @@ describe("bar chart", () => {
     expect(svgSize(c.svg).width).toBeGreaterThan(500);
     expect(c.svg).toContain("tolerance");
     expect(c.pngWidth).toBeGreaterThan(1000);
+  });
+});
+
+describe("devices in the report", () => {
+  it("names every row's device and says plainly when an adapter is a CPU fallback", () => {
+    const r = syntheticResults();
+    const [ok, hung] = r.entries;
+    const withDevices = {
+      ...r,
+      entries: [
+        { ...ok!, id: "webgpu", device: "WGSL compute shaders, WebGPU google/swiftshader, CPU fallback adapter (software, not a GPU)" },
+        { ...hung!, id: "wasm", device: "wasm simd, 2 threads" },
+      ],
+    };
+    const note = deviceNote(withDevices);
+    expect(note).toMatch(/^Rows webgpu ran on a software \(CPU\) fallback adapter: their speeds say nothing about a real GPU\./);
+    expect(note).toContain("webgpu: WGSL compute shaders, WebGPU google/swiftshader");
+    expect(note).toContain("wasm: wasm simd, 2 threads.");
+    expect(note.match(/CPU fallback, not a GPU/g)).toHaveLength(1);
+    expect(deviceNote({ ...r, entries: [withDevices.entries[1]!] })).not.toMatch(/fallback/);
   });
 });

@@ -61,6 +61,19 @@ export function browserNote(r: BenchResults): string | null {
     "wasm/WebGL initialisation included); peak RSS (Chromium) is the RSS high-water mark of the page's renderer process plus Chromium's GPU process; MNIST training is not run in the page.";
 }
 
+/** A software adapter (SwiftShader, lavapipe…) runs "GPU" code on the CPU: its speeds say nothing about a GPU. */
+export const onCpuFallback = (e: BenchEntry) => /fallback|swiftshader|llvmpipe|lavapipe/i.test(e.device);
+
+/** Every row's device as its manifest names it (adapter, threads, build), with CPU fallbacks said plainly. */
+export function deviceNote(r: BenchResults): string {
+  const line = (e: BenchEntry) => `${e.id}: ${e.device || e.specifier}${onCpuFallback(e) ? " — **CPU fallback, not a GPU**" : ""}`;
+  const fallbacks = r.entries.filter(onCpuFallback).map((e) => e.id);
+  const warning = fallbacks.length
+    ? `Rows ${fallbacks.join(", ")} ran on a software (CPU) fallback adapter: their speeds say nothing about a real GPU. `
+    : "";
+  return `${warning}Devices: ${r.entries.map(line).join("; ")}.`;
+}
+
 /** What the ONNX Runtime rows are and how their numerics compare with PyTorch; null when the results have none. */
 export function inferencePeerNote(r: BenchResults): string | null {
   const rows = r.entries.filter((e) => e.kind === "peer" && e.specifier.startsWith("onnxruntime-"));

@@ -1,6 +1,6 @@
 import type { BenchResults } from "@nnspec/spec";
 import type { BenchChart } from "./charts.ts";
-import { accuracyTable, browserNote, inferencePeerNote, machineLine, mainTable, settingsLine } from "./format.ts";
+import { accuracyTable, browserNote, deviceNote, inferencePeerNote, machineLine, mainTable, settingsLine } from "./format.ts";
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -35,6 +35,7 @@ p.meta{font-size:13px;color:#444}
 <p class="meta">Machine: ${esc(machineLine(r))}<br>${esc(settingsLine(r))}<br>PyTorch peer: ${r.peer.available ? esc(`PyTorch ${r.peer.version}`) : esc(`not run (${r.peer.reason ?? "unavailable"})`)}</p>
 <h2>Scoreboard</h2>
 ${table(mainTable(r))}
+<p class="meta">${esc(deviceNote(r).replace(/\*\*/g, ""))}</p>
 ${browserNote(r) ? `<p class="meta">${esc(browserNote(r)!.replace(/`/g, ""))}</p>` : ""}
 ${inferencePeerNote(r) ? `<p class="meta">${esc(inferencePeerNote(r)!)}</p>` : ""}
 <h2>Accuracy: worst error / tolerance per check group</h2>

@@ -1,6 +1,6 @@
 import type { BenchResults } from "@nnspec/spec";
 import { stageOf } from "./protocol.ts";
-import { accuracyTable, browserNote, inferencePeerNote, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
+import { accuracyTable, browserNote, deviceNote, inferencePeerNote, machineLine, mainTable, markdownTable, settingsLine } from "./format.ts";
 
 /** scoreboard.md: the machine, the settings and both tables; `pnpm bench:readme` copies it into README.md. */
 export function scoreboardMarkdown(r: BenchResults): string {
@@ -13,6 +13,8 @@ export function scoreboardMarkdown(r: BenchResults): string {
     `${settingsLine(r)} Worst err/tol: worst |error| over the golden checks as a multiple of the backend precision's tolerance (≤ 1 passes).`,
     "",
     markdownTable(mainTable(r)),
+    "",
+    deviceNote(r),
     "",
     ...(browserNote(r) ? [browserNote(r)!, ""] : []),
     ...(inferencePeerNote(r) ? [inferencePeerNote(r)!, ""] : []),

@@ -5,7 +5,7 @@ import { parseCliOptions } from "../../train/cli-options.ts";
 import { DEFAULT_BUDGET, PEER_IDS, benchCliSchema, benchSettings, parsePeers, parseTargets } from "../../bench/plan.ts";
 import { benchProgress } from "../../bench/progress.ts";
 import { runBench } from "../../bench/run-bench.ts";
-import { accuracyTable, inferencePeerNote, machineLine, mainTable, missedMnist, textTable } from "../../bench/format.ts";
+import { accuracyTable, deviceNote, inferencePeerNote, machineLine, mainTable, missedMnist, textTable } from "../../bench/format.ts";
 import { stageOf } from "../../bench/protocol.ts";
 import { EXIT } from "@nnspec/conformance";
 import { writeBenchOutput } from "../../bench/write-output.ts";
@@ -36,7 +36,7 @@ export function registerBench(program: Command): void {
       const progress = benchProgress({ tty: Boolean(process.stdout.isTTY), entries: targets.length + peers.length });
       const results = await runBench({ targets, settings, reps, net222TargetMs, peers, progress, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
       const files = await writeBenchOutput(out, results);
-      console.log(`\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}${inferencePeerNote(results) ? `\n\n${inferencePeerNote(results)}` : ""}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`);
+      console.log(`\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}\n\n${deviceNote(results).replace(/\*\*/g, "")}${inferencePeerNote(results) ? `\n\n${inferencePeerNote(results)}` : ""}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`);
       console.log(`\nwrote ${files.results}\n      ${files.scoreboard}\n      ${files.report}\n      ${files.charts.length} charts in ${resolve(out, "charts")}`);
       const bad = results.entries.filter((e) => e.status === "failed" || e.status === "timed-out");
       if (bad.length > 0) {
