@@ -34,15 +34,16 @@ export function gradients(c: Net222Config, f: Forward = forward(c)): Gradients {
 }
 
 /**
- * The scale each gradient's rounding error is measured against (tolerance.ts, "terms"): ∂E/∂w = δ·x is ONE
- * product, so a backend's error is relative to |δ|·max|x| of the neuron the weight feeds — the largest gradient
- * into that neuron — and a hidden δ = (δ_o1·w + δ_o2·w′)·σ′ counts its two back-propagated terms in absolute
- * value, because they may cancel. Never scaled by another neuron's δ: the hidden gradients are ~10× smaller
- * than the output ones, so a shared scale hid the class-sheet slip at float32.
+ * The size of the terms each gradient is made of (the "terms" scale of tolerance.ts, which calls this with the
+ * precision's `aError`): ∂E/∂w = δ·x is ONE product, so its error is relative to |δ|·max|x| of the neuron w
+ * feeds — never another neuron's (the hidden gradients are ~10× smaller than the output ones) — where
+ *  - a hidden δ = (δ_o1·w + δ_o2·w′)·σ′ counts its two back-propagated terms in absolute value (they may cancel);
+ *  - an output δ = (a − t)·σ′ counts the one cancellation of the network, a − t, as |a − t| + aError·|a|: the
+ *    error of the difference is the rounding of a, not a fraction of |a − t| (near convergence a − t → 0).
  */
-export function gradientScales(c: Net222Config, f: Forward = forward(c)): Gradients {
-  const d1 = Math.abs((f.a_o1 - c.t1) * f.a_o1 * (1 - f.a_o1));
-  const d2 = Math.abs((f.a_o2 - c.t2) * f.a_o2 * (1 - f.a_o2));
+export function gradientScales(c: Net222Config, f: Forward = forward(c), aError = 0): Gradients {
+  const d1 = (Math.abs(f.a_o1 - c.t1) + aError * Math.abs(f.a_o1)) * f.a_o1 * (1 - f.a_o1);
+  const d2 = (Math.abs(f.a_o2 - c.t2) + aError * Math.abs(f.a_o2)) * f.a_o2 * (1 - f.a_o2);
   const xIn = Math.max(Math.abs(c.i1), Math.abs(c.i2));
   const xHid = Math.max(Math.abs(f.a_h1), Math.abs(f.a_h2));
   const h1 = (d1 * Math.abs(c.w5) + d2 * Math.abs(c.w7)) * f.a_h1 * (1 - f.a_h1) * xIn;

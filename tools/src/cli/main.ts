@@ -8,6 +8,7 @@ import { registerTrain } from "./commands/train.ts";
 import { registerStart } from "./commands/start.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerMutants } from "../mutants/command.ts";
+import { registerCalibrate } from "../calibrate/command.ts";
 import { registerCompare } from "./commands/compare.ts";
 import { registerAugmentPreview } from "./commands/augment-preview.ts";
 
@@ -19,5 +20,6 @@ registerStart(program);
 registerConformance(program, { aliases: WORKSPACE_BACKENDS, allRuns: WORKSPACE_RUNS });
 for (const register of [registerSweep, registerSheet, registerSummary, registerTrain, registerBench, registerCompare, registerAugmentPreview]) register(program);
 registerMutants(program);
+registerCalibrate(program);
 registerNewBackend(program);
 await runMain(program);

@@ -39,6 +39,11 @@ export const lineChartSchema = z.object({
   /** Explicit y ticks (and grid lines) and their d3 format, e.g. [0.3, 0.5, 1, 2] with "~g"; default: decades on a log axis. */
   yTicks: z.array(z.number()).optional(),
   yFormat: z.string().optional(),
+  /** Fixed y range (default: the data, rounded out by vega); a log axis then shows just the data's decade part. */
+  yDomain: z.tuple([z.number(), z.number()]).optional(),
+  /** Legend place and label width (long run labels need more than vega's 160 px). */
+  legendOrient: z.enum(["right", "bottom"]).default("right"),
+  legendLabelLimit: z.number().int().positive().optional(),
 });
 export type LineChartInput = z.input<typeof lineChartSchema>;
 export type LineSeries = z.infer<typeof seriesSchema>;
@@ -99,7 +104,10 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
         field: "y",
         type: "quantitative" as const,
         title: o.yTitle,
-        scale: log ? { type: "log" as const } : { zero: false },
+        scale: {
+          ...(log ? { type: "log" as const } : { zero: false }),
+          ...(o.yDomain ? { domain: o.yDomain, nice: false } : {}),
+        },
         // On a log axis, label and grid only the decades: the default 2…9 minor grid lines crowd the plot.
         axis: {
           titleFontSize: 13, labelFontSize: 11,
@@ -114,7 +122,11 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
         title: o.seriesTitle,
         sort: names,
         scale: { domain: names, scheme: names.length <= 10 ? "category10" : "tableau20" },
-        legend: { titleFontSize: 13, labelFontSize: 12, symbolStrokeWidth: 3 },
+        legend: {
+          titleFontSize: 13, labelFontSize: 12, symbolStrokeWidth: 3,
+          ...(o.legendOrient === "bottom" ? { orient: "bottom" as const, columns: 1 } : {}),
+          ...(o.legendLabelLimit ? { labelLimit: o.legendLabelLimit } : {}),
+        },
       },
     },
   };
