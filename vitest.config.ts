@@ -28,7 +28,9 @@ export default defineConfig({
       MNIST_DIR: process.env.MNIST_DIR ?? (existsSync(mnist) ? mnist : ""),
     },
     // CI's machine-readable tally (.ci/run): `pnpm test` cannot pass --reporter through pnpm 12, which claims that flag.
-    reporters: process.env.NNSPEC_VITEST_JSON ? ["default", ["json", { outputFile: process.env.NNSPEC_VITEST_JSON }]] : ["default"],
+    reporters: process.env.NNSPEC_VITEST_JSON
+      ? ["default", ["json", { outputFile: process.env.NNSPEC_VITEST_JSON }]]
+      : ["default"],
     projects: [
       {
         extends: true,

@@ -16,7 +16,10 @@ const out = join(pkgDir, "dist");
 rmSync(tmp, { recursive: true, force: true });
 
 const tsc = createRequire(join(pkgDir, "package.json")).resolve("typescript/bin/tsc");
-const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", tmp], { cwd: pkgDir, stdio: "inherit" });
+const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", tmp], {
+  cwd: pkgDir,
+  stdio: "inherit",
+});
 if (r.status !== 0) {
   rmSync(tmp, { recursive: true, force: true });
   console.error(`build failed in ${pkgDir} (tsc exit ${r.status ?? r.signal})`);

@@ -65,7 +65,9 @@ function publishedPackages() {
     if (!p.endsWith("/*")) return [p];
     const parent = p.slice(0, -2);
     return existsSync(join(root, parent))
-      ? readdirSync(join(root, parent), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${parent}/${e.name}`)
+      ? readdirSync(join(root, parent), { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => `${parent}/${e.name}`)
       : [];
   });
   return dirs
@@ -77,7 +79,12 @@ function publishedPackages() {
 /** `files` entries as matchers: a folder matches everything below it; `*` matches within one path segment. */
 function matcher(entry) {
   const clean = entry.replace(/^\.\//, "").replace(/\/$/, "");
-  const re = new RegExp(`^${clean.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")}(/.*)?$`);
+  const re = new RegExp(
+    `^${clean
+      .split("*")
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join("[^/]*")}(/.*)?$`,
+  );
   return (rel) => re.test(rel);
 }
 
@@ -102,27 +109,36 @@ function namedIn(file) {
   const text = readFileSync(join(root, file), "utf8");
   const fm = /^---\r?\n([\s\S]*?)\r?\n---/.exec(text);
   if (!fm) fail(`${file}: no front matter (--- "package": patch|minor|major ---)`);
-  return fm[1].split(/\r?\n/).filter((l) => l.trim() !== "").map((line) => {
-    const m = /^\s*["']?([^"':]+)["']?\s*:\s*(major|minor|patch|none)\s*$/.exec(line);
-    if (!m) fail(`${file}: front matter line ${JSON.stringify(line)} is not "<package>": patch|minor|major`);
-    return m[1];
-  });
+  return fm[1]
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== "")
+    .map((line) => {
+      const m = /^\s*["']?([^"':]+)["']?\s*:\s*(major|minor|patch|none)\s*$/.exec(line);
+      if (!m) fail(`${file}: front matter line ${JSON.stringify(line)} is not "<package>": patch|minor|major`);
+      return m[1];
+    });
 }
 
-if (tryGit("rev-parse", "--is-inside-work-tree") !== "true") fail(`${root} is not a git work tree: the rule compares against a base commit`);
+if (tryGit("rev-parse", "--is-inside-work-tree") !== "true")
+  fail(`${root} is not a git work tree: the rule compares against a base commit`);
 const { base, why } = chooseBase();
-const changed = new Set([
-  ...git("diff", "--name-only", base).split("\n"),
-  ...git("ls-files", "--others", "--exclude-standard").split("\n"),
-].filter(Boolean));
+const changed = new Set(
+  [
+    ...git("diff", "--name-only", base).split("\n"),
+    ...git("ls-files", "--others", "--exclude-standard").split("\n"),
+  ].filter(Boolean),
+);
 
 const packages = publishedPackages();
 const known = new Set(packages.map((p) => p.pkg.name));
-const changesets = [...changed].filter((f) => /^\.changeset\/[^/]+\.md$/.test(f) && !/README\.md$/i.test(f) && existsSync(join(root, f)));
+const changesets = [...changed].filter(
+  (f) => /^\.changeset\/[^/]+\.md$/.test(f) && !/README\.md$/i.test(f) && existsSync(join(root, f)),
+);
 const named = new Set();
 for (const file of changesets) {
   for (const name of namedIn(file)) {
-    if (!known.has(name)) fail(`${file} names "${name}", which is not a published workspace package (${[...known].join(", ")})`);
+    if (!known.has(name))
+      fail(`${file} names "${name}", which is not a published workspace package (${[...known].join(", ")})`);
     named.add(name);
   }
 }
@@ -136,9 +152,16 @@ for (const { dir, pkg } of packages) {
 
 const shortBase = base === EMPTY_TREE ? "the empty tree" : base.slice(0, 10);
 if (missing.length > 0) {
-  console.error(`check-changeset: compared with ${shortBase} (${why}); published packages changed without a changeset:`);
-  for (const m of missing) console.error(`  ${m.name}: ${m.files.slice(0, 5).join(", ")}${m.files.length > 5 ? `, … (${m.files.length} files)` : ""}`);
+  console.error(
+    `check-changeset: compared with ${shortBase} (${why}); published packages changed without a changeset:`,
+  );
+  for (const m of missing)
+    console.error(
+      `  ${m.name}: ${m.files.slice(0, 5).join(", ")}${m.files.length > 5 ? `, … (${m.files.length} files)` : ""}`,
+    );
   console.error("add one with `pnpm changeset` (it writes .changeset/<name>.md naming the package and the bump)");
   process.exit(1);
 }
-console.log(`check-changeset: ok — compared with ${shortBase} (${why}); ${changesets.length} changeset(s) name ${[...named].sort().join(", ") || "nothing"}`);
+console.log(
+  `check-changeset: ok — compared with ${shortBase} (${why}); ${changesets.length} changeset(s) name ${[...named].sort().join(", ") || "nothing"}`,
+);

@@ -8,6 +8,8 @@ if (process.argv.includes("--list")) {
   console.log(PREREQUISITES.map((p) => p.pkg).join(" "));
 } else if (missing.length > 0) {
   const names = missing.map((p) => p.pkg).join(" ");
-  console.error(`error: missing Debian package${missing.length > 1 ? "s" : ""} ${names} (${missing.map((p) => p.why).join("; ")}): run \`bash scripts/setup.sh\` or \`apt-get install -y ${names}\``);
+  console.error(
+    `error: missing Debian package${missing.length > 1 ? "s" : ""} ${names} (${missing.map((p) => p.why).join("; ")}): run \`bash scripts/setup.sh\` or \`apt-get install -y ${names}\``,
+  );
   process.exit(2);
 }

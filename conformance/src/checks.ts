@@ -60,8 +60,9 @@ export function outcomeOf(parts: ReadonlyArray<readonly [label: string, c: Compa
   if (parts.length === 0) return { pass: false, detail: "nothing compared" };
   const [label, c] = parts.reduce((w, p) => (p[1].worstRatio > w[1].worstRatio ? p : w));
   const pass = parts.every(([, x]) => x.pass);
-  const detail = c.nonFiniteMismatch > 0
-    ? `${label}: ${c.nonFiniteMismatch} non-finite mismatch(es), e.g. got ${c.actualAtWorst} expected ${c.expectedAtWorst} at [${c.worstIndex}]`
-    : `${label}: worst ${c.worstRatio.toExponential(2)}× tolerance (rel ${c.worstRelative.toExponential(2)}, got ${c.actualAtWorst} expected ${c.expectedAtWorst} at [${c.worstIndex}])`;
+  const detail =
+    c.nonFiniteMismatch > 0
+      ? `${label}: ${c.nonFiniteMismatch} non-finite mismatch(es), e.g. got ${c.actualAtWorst} expected ${c.expectedAtWorst} at [${c.worstIndex}]`
+      : `${label}: worst ${c.worstRatio.toExponential(2)}× tolerance (rel ${c.worstRelative.toExponential(2)}, got ${c.actualAtWorst} expected ${c.expectedAtWorst} at [${c.worstIndex}])`;
   return { pass, worstRatio: c.worstRatio, worstRelative: Math.max(...parts.map(([, x]) => x.worstRelative)), detail };
 }

@@ -34,14 +34,18 @@ function resolvePackageFolder(dir: string): string {
       try {
         return esmResolve(pkg.name, pathToFileURL(pkgFile).href);
       } catch (err) {
-        throw new BackendLoadError(`backend at ${dir}: package.json "exports" has no entry for import: ${(err as Error).message}`);
+        throw new BackendLoadError(
+          `backend at ${dir}: package.json "exports" has no entry for import: ${(err as Error).message}`,
+        );
       }
     }
   }
   try {
     return pathToFileURL(createRequire(pkgFile).resolve(dir)).href;
   } catch {
-    throw new BackendLoadError(`backend at ${dir} has no resolvable entry point (package.json "exports"/"main" or index.js)`);
+    throw new BackendLoadError(
+      `backend at ${dir} has no resolvable entry point (package.json "exports"/"main" or index.js)`,
+    );
   }
 }
 
@@ -91,12 +95,18 @@ async function importThroughVite(url: string): Promise<Imported> {
   try {
     vite = await import("vite");
   } catch {
-    throw new BackendLoadError(`${fileURLToPath(url)} is TypeScript: build it to JavaScript first, or install vitest (which brings vite) to load it from source`);
+    throw new BackendLoadError(
+      `${fileURLToPath(url)} is TypeScript: build it to JavaScript first, or install vitest (which brings vite) to load it from source`,
+    );
   }
   const file = fileURLToPath(url);
   const server = await vite.createServer({
-    configFile: false, root: dirname(file), logLevel: "error", appType: "custom",
-    server: { middlewareMode: true, hmr: false, watch: null }, optimizeDeps: { noDiscovery: true, include: [] },
+    configFile: false,
+    root: dirname(file),
+    logLevel: "error",
+    appType: "custom",
+    server: { middlewareMode: true, hmr: false, watch: null },
+    optimizeDeps: { noDiscovery: true, include: [] },
   });
   try {
     return { module: (await server.ssrLoadModule(file)) as Record<string, unknown>, close: () => server.close() };
@@ -123,7 +133,11 @@ async function importBackend(url: string): Promise<Imported> {
  * starts a program that speaks the pipe protocol (docs/backend-protocol.md) instead: its methods are calls to it,
  * and its `dispose()` ends it.
  */
-export async function loadBackend(specifier: string, options: Record<string, unknown> = {}, o: LoadOptions = {}): Promise<Backend> {
+export async function loadBackend(
+  specifier: string,
+  options: Record<string, unknown> = {},
+  o: LoadOptions = {},
+): Promise<Backend> {
   if (isCommandSpecifier(specifier)) return startProcessBackend(commandProcess(specifier), { options });
   const known = Object.keys(o.aliases ?? {});
   const hint = `\n  (give a package name or a path${known.length ? `; short names here: ${known.join(", ")}` : ""})`;
@@ -132,7 +146,8 @@ export async function loadBackend(specifier: string, options: Record<string, unk
     imported = await importBackend(resolveBackendEntry(specifier, o));
   } catch (err) {
     const message = (err as Error).message;
-    if (err instanceof BackendLoadError && message.startsWith("cannot load backend")) throw new BackendLoadError(message + hint);
+    if (err instanceof BackendLoadError && message.startsWith("cannot load backend"))
+      throw new BackendLoadError(message + hint);
     if (err instanceof BackendLoadError) throw err;
     throw new BackendLoadError(`cannot load backend "${specifier}": ${message}${hint}`);
   }
@@ -156,5 +171,13 @@ export async function loadBackend(specifier: string, options: Record<string, unk
   const close = imported.close;
   const dispose = backend.dispose?.bind(backend);
   // The contract's members only (Backend): the Vite server closes after the backend's own dispose.
-  return { manifest: backend.manifest, net222: backend.net222, cnn: backend.cnn, dispose: async () => { await dispose?.(); await close(); } };
+  return {
+    manifest: backend.manifest,
+    net222: backend.net222,
+    cnn: backend.cnn,
+    dispose: async () => {
+      await dispose?.();
+      await close();
+    },
+  };
 }

@@ -6,7 +6,21 @@ export { runConformanceInBrowser, DEFAULT_BROWSER_TIMEOUT_S, type BrowserRunOpti
 export { findChromium } from "./browser-run/chromium.ts";
 export * from "./report-format.ts";
 export * from "./report-file.ts";
-export { startProcessBackend, BackendProcessError, RemoteError, DEFAULT_READY_TIMEOUT_S, type ProcessSpec, type RemoteBackend, type StartOptions } from "./protocol/client.ts";
+export {
+  startProcessBackend,
+  BackendProcessError,
+  RemoteError,
+  DEFAULT_READY_TIMEOUT_S,
+  type ProcessSpec,
+  type RemoteBackend,
+  type StartOptions,
+} from "./protocol/client.ts";
 export { serveBackend, type BackendFactory, type ServeIO } from "./protocol/server.ts";
 export { startHost, nodeServerProcess, type BackendHost, type HostOptions } from "./protocol/hosts.ts";
-export { commandProcess, isCommandSpecifier, parseCommandLine, splitCommandLine, type CommandLine } from "./protocol/command-line.ts";
+export {
+  commandProcess,
+  isCommandSpecifier,
+  parseCommandLine,
+  splitCommandLine,
+  type CommandLine,
+} from "./protocol/command-line.ts";

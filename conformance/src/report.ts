@@ -8,13 +8,20 @@ const NON_FINITE: Readonly<Record<string, number>> = { Infinity, "-Infinity": -I
  * A ratio as a report stores it: JSON has no Infinity (an error against an expected 0 has an infinite relative
  * error), so the report file writes non-finite numbers as strings (writeJsonAtomic); an old null reads as absent.
  */
-const ratioSchema = z.preprocess((v) => (v === null ? undefined : typeof v === "string" && v in NON_FINITE ? NON_FINITE[v] : v), z.union([z.number(), z.nan()]).optional());
+const ratioSchema = z.preprocess(
+  (v) => (v === null ? undefined : typeof v === "string" && v in NON_FINITE ? NON_FINITE[v] : v),
+  z.union([z.number(), z.nan()]).optional(),
+);
 
 export const checkResultSchema = z.object({
-  id: z.string(), capability: capabilitySchema, source: z.string(),
+  id: z.string(),
+  capability: capabilitySchema,
+  source: z.string(),
   status: z.enum(["pass", "fail", "error", "timeout", "not-implemented"]),
-  worstRatio: ratioSchema, worstRelative: ratioSchema,
-  detail: z.string(), ms: z.number(),
+  worstRatio: ratioSchema,
+  worstRelative: ratioSchema,
+  detail: z.string(),
+  ms: z.number(),
 });
 /** A run that stopped before its last check (interrupted, the backend could not be restarted, the judge crashed). */
 export const incompleteSchema = z.object({
@@ -35,9 +42,17 @@ export const conformanceReportSchema = z.object({
 export type ConformanceReport = z.infer<typeof conformanceReportSchema>;
 export type Incomplete = z.infer<typeof incompleteSchema>;
 
-export function buildReport(manifest: ConformanceReport["manifest"], results: CheckResult[], incomplete?: Incomplete): ConformanceReport {
+export function buildReport(
+  manifest: ConformanceReport["manifest"],
+  results: CheckResult[],
+  incomplete?: Incomplete,
+): ConformanceReport {
   return conformanceReportSchema.parse({
-    kind: "nnspec.conformance-report", createdAt: new Date().toISOString(), ...(manifest ? { manifest } : {}), summary: tally(results), results,
+    kind: "nnspec.conformance-report",
+    createdAt: new Date().toISOString(),
+    ...(manifest ? { manifest } : {}),
+    summary: tally(results),
+    results,
     ...(incomplete ? { incomplete } : {}),
   });
 }

@@ -1,5 +1,11 @@
 import { SpecValidationError } from "@nnspec/spec";
-import { defaultFixtureIO, inBrowser, listCnnFixtures, listNet222Fixtures, type FixtureIO } from "@nnspec/fixtures/core";
+import {
+  defaultFixtureIO,
+  inBrowser,
+  listCnnFixtures,
+  listNet222Fixtures,
+  type FixtureIO,
+} from "@nnspec/fixtures/core";
 import type { Precision } from "@nnspec/spec";
 import type { Check } from "./checks.ts";
 import { net222Checks } from "./suites/net222.ts";
@@ -44,23 +50,37 @@ export async function fixtureKind(path: string, io?: FixtureIO): Promise<string>
   } catch (err) {
     throw new SpecValidationError(path, [`cannot read golden file: ${(err as Error).message}`]);
   }
-  if (kind !== "net222.trajectory" && kind !== "cnn.golden") throw new SpecValidationError(path, [`field "kind": expected "net222.trajectory" or "cnn.golden", got ${JSON.stringify(kind)}`]);
+  if (kind !== "net222.trajectory" && kind !== "cnn.golden")
+    throw new SpecValidationError(path, [
+      `field "kind": expected "net222.trajectory" or "cnn.golden", got ${JSON.stringify(kind)}`,
+    ]);
   return kind;
 }
 
 /** Every check of the suite, generated from the golden files: the suite is data-driven. */
 export async function collectChecks(options: SuiteOptions = {}): Promise<Check[]> {
   const io = options.io ?? (await suiteFixtureIO());
-  const files = options.onlyFixtures ?? [...(await listNet222Fixtures(undefined, io)), ...(await listCnnFixtures(undefined, [], io)), ...(options.extraFixtures ?? [])];
+  const files = options.onlyFixtures ?? [
+    ...(await listNet222Fixtures(undefined, io)),
+    ...(await listCnnFixtures(undefined, [], io)),
+    ...(options.extraFixtures ?? []),
+  ];
   const kinds = new Map<string, string>();
   for (const f of files) kinds.set(f, await fixtureKind(f, io));
   const workbooks = options.workbooks ?? workbooksFromEnv();
-  if (workbooks.length > 0 && inBrowser()) throw new Error("class workbooks are read with exceljs + fs: run them in Node, not in a browser");
+  if (workbooks.length > 0 && inBrowser())
+    throw new Error("class workbooks are read with exceljs + fs: run them in Node, not in a browser");
   // Lazy: exceljs and node:fs stay out of the browser bundle.
   const workbook = workbooks.length > 0 ? await (await import("./suites/workbook.ts")).workbookChecks(workbooks) : [];
   return [
-    ...(await net222Checks(files.filter((f) => kinds.get(f) === "net222.trajectory"), io)),
+    ...(await net222Checks(
+      files.filter((f) => kinds.get(f) === "net222.trajectory"),
+      io,
+    )),
     ...workbook,
-    ...(await cnnChecks(files.filter((f) => kinds.get(f) === "cnn.golden"), { ...(options.precision ? { precision: options.precision } : {}), io })),
+    ...(await cnnChecks(
+      files.filter((f) => kinds.get(f) === "cnn.golden"),
+      { ...(options.precision ? { precision: options.precision } : {}), io },
+    )),
   ];
 }

@@ -7,7 +7,11 @@ import { collectChecks, type SuiteOptions } from "./suite.ts";
  * ("not implemented"), never as passes and never silently dropped. Use with top-level await in a test file:
  *   await describeConformance("reference", () => createBackend());
  */
-export async function describeConformance(label: string, makeBackend: () => Promise<Backend>, options: SuiteOptions = {}): Promise<void> {
+export async function describeConformance(
+  label: string,
+  makeBackend: () => Promise<Backend>,
+  options: SuiteOptions = {},
+): Promise<void> {
   const backend = await makeBackend();
   const checks = await collectChecks({ precision: backend.manifest.precision, ...options });
   const ctx = { backend, precision: backend.manifest.precision, memo: new Map<string, Promise<unknown>>() };

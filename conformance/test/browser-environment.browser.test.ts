@@ -18,27 +18,45 @@ describe("browser project environment", () => {
     expect(gl, "no WebGL2 context: check the Chromium flags in vitest.config.ts").not.toBeNull();
     if (!gl) return;
     const info = gl.getExtension("WEBGL_debug_renderer_info");
-    const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
+    const renderer = info
+      ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL))
+      : String(gl.getParameter(gl.RENDERER));
     const floatTargets = gl.getExtension("EXT_color_buffer_float") !== null;
-    console.log(`WebGL2 renderer: ${renderer}; version: ${String(gl.getParameter(gl.VERSION))}; EXT_color_buffer_float: ${floatTargets ? "yes" : "no"}; MAX_TEXTURE_SIZE ${String(gl.getParameter(gl.MAX_TEXTURE_SIZE))}`);
+    console.log(
+      `WebGL2 renderer: ${renderer}; version: ${String(gl.getParameter(gl.VERSION))}; EXT_color_buffer_float: ${floatTargets ? "yes" : "no"}; MAX_TEXTURE_SIZE ${String(gl.getParameter(gl.MAX_TEXTURE_SIZE))}`,
+    );
     expect(renderer.length).toBeGreaterThan(0);
     expect(floatTargets, "tfjs-webgl needs float render targets").toBe(true);
 
     // 4×2 pixels, each writes (x·0.1 + 1/3, y·0.1 − 1/7, x·y, 1e-3) computed on the GPU in highp float.
-    const W = 4, H = 2;
+    const W = 4,
+      H = 2;
     const compile = (type: number, src: string) => {
       const s = gl.createShader(type)!;
       gl.shaderSource(s, src);
       gl.compileShader(s);
-      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) ?? "shader compile failed");
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS))
+        throw new Error(gl.getShaderInfoLog(s) ?? "shader compile failed");
       return s;
     };
     const prog = gl.createProgram()!;
-    gl.attachShader(prog, compile(gl.VERTEX_SHADER, `#version 300 es
-      in vec2 p; void main() { gl_Position = vec4(p, 0.0, 1.0); }`));
-    gl.attachShader(prog, compile(gl.FRAGMENT_SHADER, `#version 300 es
+    gl.attachShader(
+      prog,
+      compile(
+        gl.VERTEX_SHADER,
+        `#version 300 es
+      in vec2 p; void main() { gl_Position = vec4(p, 0.0, 1.0); }`,
+      ),
+    );
+    gl.attachShader(
+      prog,
+      compile(
+        gl.FRAGMENT_SHADER,
+        `#version 300 es
       precision highp float; out vec4 o;
-      void main() { vec2 c = floor(gl_FragCoord.xy); o = vec4(c.x * 0.1 + 1.0 / 3.0, c.y * 0.1 - 1.0 / 7.0, c.x * c.y, 1e-3); }`));
+      void main() { vec2 c = floor(gl_FragCoord.xy); o = vec4(c.x * 0.1 + 1.0 / 3.0, c.y * 0.1 - 1.0 / 7.0, c.x * c.y, 1e-3); }`,
+      ),
+    );
     gl.linkProgram(prog);
     expect(gl.getProgramParameter(prog, gl.LINK_STATUS), gl.getProgramInfoLog(prog) ?? "").toBe(true);
     const tex = gl.createTexture();
@@ -60,10 +78,13 @@ describe("browser project environment", () => {
     const out = new Float32Array(W * H * 4);
     gl.readPixels(0, 0, W, H, gl.RGBA, gl.FLOAT, out);
     let worst = 0;
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      const want = [x * 0.1 + 1 / 3, y * 0.1 - 1 / 7, x * y, 1e-3];
-      want.forEach((v, k) => { worst = Math.max(worst, Math.abs(out[(y * W + x) * 4 + k]! - v) / Math.max(1, Math.abs(v))); });
-    }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const want = [x * 0.1 + 1 / 3, y * 0.1 - 1 / 7, x * y, 1e-3];
+        want.forEach((v, k) => {
+          worst = Math.max(worst, Math.abs(out[(y * W + x) * 4 + k]! - v) / Math.max(1, Math.abs(v)));
+        });
+      }
     // float32 arithmetic on the GPU: a few ulps, far from half-float (1e-3) or 8-bit (4e-3) targets.
     expect(worst).toBeLessThan(1e-6);
     gl.getExtension("WEBGL_lose_context")?.loseContext();

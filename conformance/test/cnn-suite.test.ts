@@ -1,7 +1,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  CNN_BUFFERS, CNN_PARAMS, initBuffers, sgdUpdate, summaryTable,
-  type Backend, type CnnModel, type CnnOps, type CnnTensors, type SgdStep,
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  initBuffers,
+  sgdUpdate,
+  summaryTable,
+  type Backend,
+  type CnnModel,
+  type CnnOps,
+  type CnnTensors,
+  type SgdStep,
 } from "@nnspec/spec";
 import { listCnnFixtures, oracleBackward, oracleForward, type OracleForward, type Tensors64 } from "@nnspec/fixtures";
 import { cnnChecks } from "../src/suites/cnn.ts";
@@ -22,7 +30,8 @@ interface Tamper {
   readonly momentumNotRestored?: boolean;
 }
 
-const copy = (m: Record<string, ArrayLike<number>>): Tensors64 => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Float64Array.from(v)]));
+const copy = (m: Record<string, ArrayLike<number>>): Tensors64 =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Float64Array.from(v)]));
 
 function oracleBackend(tamper: Tamper = {}): Backend {
   const ops: CnnOps = {
@@ -33,10 +42,15 @@ function oracleBackend(tamper: Tamper = {}): Backend {
       let last: OracleForward | undefined;
       let grads: Tensors64 | undefined;
       const model: CnnModel = {
-        async summary() { return summaryTable(); },
+        async summary() {
+          return summaryTable();
+        },
         async forward(x, n, options) {
           const evalBatch = options.mode === "eval" && tamper.evalUsesBatchStats;
-          const fwd = oracleForward(params, evalBatch ? initBuffers() : buffers, x, n, { mode: evalBatch ? "train" : options.mode, ...(options.dropout ? { dropout: options.dropout } : {}) });
+          const fwd = oracleForward(params, evalBatch ? initBuffers() : buffers, x, n, {
+            mode: evalBatch ? "train" : options.mode,
+            ...(options.dropout ? { dropout: options.dropout } : {}),
+          });
           if (options.mode === "train") last = fwd;
           let blocks = fwd.blocks;
           if (tamper.dropoutUnscaled && options.dropout && options.mode === "train") {
@@ -52,7 +66,9 @@ function oracleBackend(tamper: Tamper = {}): Backend {
           if (tamper.gradient) grads[tamper.gradient.name]![tamper.gradient.index]! *= 1 + 1e-6;
           return { loss: r.loss };
         },
-        async gradients() { return copy(grads!); },
+        async gradients() {
+          return copy(grads!);
+        },
         async step(sgd: SgdStep) {
           for (const p of CNN_PARAMS) {
             const first = !momentum[p.name];
@@ -60,9 +76,15 @@ function oracleBackend(tamper: Tamper = {}): Backend {
             sgdUpdate(params[p.name]!, grads![p.name]!, momentum[p.name]!, first, sgd);
           }
         },
-        async parameters(): Promise<CnnTensors> { return copy(Object.fromEntries(CNN_PARAMS.map((p) => [p.name, params[p.name]!]))); },
-        async buffers(): Promise<CnnTensors> { return copy(Object.fromEntries(CNN_BUFFERS.map((b) => [b.name, buffers[b.name]!]))); },
-        async optimizerState(): Promise<CnnTensors> { return copy(momentum); },
+        async parameters(): Promise<CnnTensors> {
+          return copy(Object.fromEntries(CNN_PARAMS.map((p) => [p.name, params[p.name]!])));
+        },
+        async buffers(): Promise<CnnTensors> {
+          return copy(Object.fromEntries(CNN_BUFFERS.map((b) => [b.name, buffers[b.name]!])));
+        },
+        async optimizerState(): Promise<CnnTensors> {
+          return copy(momentum);
+        },
         async setOptimizerState(state: CnnTensors) {
           if (tamper.momentumNotRestored) return;
           for (const k of Object.keys(momentum)) delete momentum[k];
@@ -74,7 +96,14 @@ function oracleBackend(tamper: Tamper = {}): Backend {
     },
   };
   return {
-    manifest: { name: "oracle-test", version: "0", precision: "float64", environment: "node", device: "test", capabilities: ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout", "cnn.optimizer-state"] },
+    manifest: {
+      name: "oracle-test",
+      version: "0",
+      precision: "float64",
+      environment: "node",
+      device: "test",
+      capabilities: ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout", "cnn.optimizer-state"],
+    },
     cnn: ops,
   };
 }
@@ -99,7 +128,16 @@ describe("CNN conformance checks", () => {
     expect(new Set(ids).size).toBe(ids.length);
     for (const f of fixtures) {
       const name = f.replace(/^.*\//, "").replace(/\.json$/, "");
-      for (const id of ["forward.block3", "forward.logProbs", "backward.grad.conv3.weight", "backward.finite-difference", "step.param.fc.bias", "step.buffers.bn9", "eval.logProbs", "dropout.mask"]) {
+      for (const id of [
+        "forward.block3",
+        "forward.logProbs",
+        "backward.grad.conv3.weight",
+        "backward.finite-difference",
+        "step.param.fc.bias",
+        "step.buffers.bn9",
+        "eval.logProbs",
+        "dropout.mask",
+      ]) {
         expect(ids).toContain(`cnn.${name}.${id}`);
       }
     }
@@ -123,7 +161,9 @@ describe("CNN conformance checks", () => {
     expect(bad).toContain(`cnn.${caseName}.backward.grad.conv3.weight`);
     expect(bad).toContain(`cnn.${caseName}.step.param.conv3.weight`);
     // Nothing upstream of the gradient is blamed.
-    expect(bad.filter((b) => b.includes(".forward.") || (b.includes(".backward.") && !b.endsWith("grad.conv3.weight")))).toEqual([]);
+    expect(
+      bad.filter((b) => b.includes(".forward.") || (b.includes(".backward.") && !b.endsWith("grad.conv3.weight"))),
+    ).toEqual([]);
   });
 
   it("finite differences catch a backward inconsistent with the backend's own forward", async () => {

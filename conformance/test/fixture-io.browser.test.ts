@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { SpecValidationError } from "@nnspec/spec";
-import { FixtureReadError, listCnnFixtures, listNet222Fixtures, loadCnnFixture, loadNet222Fixture, resolveAgainst } from "@nnspec/fixtures/core";
+import {
+  FixtureReadError,
+  listCnnFixtures,
+  listNet222Fixtures,
+  loadCnnFixture,
+  loadNet222Fixture,
+  resolveAgainst,
+} from "@nnspec/fixtures/core";
 import { browserFixtureIO } from "../src/browser/fixture-io.ts";
 import { collectChecks } from "../src/suite.ts";
 

@@ -8,7 +8,6 @@ import { loadBackend } from "@nnspec/conformance/node";
 import { manifestNameOf, packageNameSchema, scaffoldBackend } from "../src/cli/commands/new-backend.ts";
 import { ROOT, runCli } from "./helpers/run-cli.ts";
 
-
 const cli = (args: string[], cwd = ROOT) => runCli(args, cwd);
 
 describe("nnspec new-backend: names", () => {
@@ -19,7 +18,12 @@ describe("nnspec new-backend: names", () => {
     expect(packageNameSchema.safeParse(n).success).toBe(false);
   });
   it("derives a manifest name the manifest schema accepts", () => {
-    for (const [pkg, short] of [["@me/nnspec-backend-mine", "mine"], ["backend-fast", "fast"], ["a.b_c~d", "a-b-c-d"], ["~", "backend"]] as const) {
+    for (const [pkg, short] of [
+      ["@me/nnspec-backend-mine", "mine"],
+      ["backend-fast", "fast"],
+      ["a.b_c~d", "a-b-c-d"],
+      ["~", "backend"],
+    ] as const) {
       expect(manifestNameOf(pkg)).toBe(short);
       expect(manifestSchema.shape.name.safeParse(manifestNameOf(pkg)).success).toBe(true);
     }
@@ -32,7 +36,10 @@ describe("nnspec new-backend: the scaffold", () => {
   it("loads, claims only net222.forward, passes its checks and leaves the rest not implemented", async () => {
     const target = await scaffoldBackend("@me/nnspec-backend-demo", dir, { spec: "1.2.3", conformance: "4.5.6" });
     expect(target).toBe(join(dir, "nnspec-backend-demo"));
-    const pkg = JSON.parse(readFileSync(join(target, "package.json"), "utf8")) as { peerDependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(target, "package.json"), "utf8")) as {
+      peerDependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     expect(pkg.peerDependencies["@nnspec/spec"]).toBe("^1.2.3");
     expect(pkg.devDependencies["@nnspec/conformance"]).toBe("^4.5.6");
     const backend = await loadBackend(target);
@@ -50,10 +57,19 @@ describe("nnspec new-backend: the scaffold", () => {
   it("the CLI scaffolds, runs conformance on it, and refuses a non-empty folder", async () => {
     const made = await cli(["new-backend", "demo", "--dir", dir]);
     expect(made.status, made.stderr).toBe(0);
-    expect(readdirSync(join(dir, "demo")).sort()).toEqual([".gitignore", "README.md", "package.json", "src", "test", "tsconfig.json"]);
+    expect(readdirSync(join(dir, "demo")).sort()).toEqual([
+      ".gitignore",
+      "README.md",
+      "package.json",
+      "src",
+      "test",
+      "tsconfig.json",
+    ]);
     // The suite through vitest in Node, and the browser run (`nnspec conformance --backend . --browser`) as a test.
     expect(readdirSync(join(dir, "demo", "test")).sort()).toEqual(["browser.test.ts", "conformance.test.ts"]);
-    const scripts = (JSON.parse(readFileSync(join(dir, "demo", "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(dir, "demo", "package.json"), "utf8")) as { scripts: Record<string, string> }
+    ).scripts;
     expect(scripts["conformance:browser"]).toBe("nnspec conformance --backend . --browser");
     expect(readFileSync(join(dir, "demo", "README.md"), "utf8")).toMatch(/npm run conformance:browser/);
     const r = await cli(["conformance", "--backend", join(dir, "demo")]);

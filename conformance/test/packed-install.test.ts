@@ -16,19 +16,39 @@ const PACKAGES = ["spec", "fixtures", "conformance", "backends/reference"];
 function cleanEnv(): NodeJS.ProcessEnv {
   const keep = /^npm_config_(registry|cache|userconfig|https?_proxy|proxy|noproxy|strict_ssl|cafile)$/i;
   return Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST") && k !== "NODE_OPTIONS" && k !== "FORCE_COLOR" && !(k.startsWith("npm_") && !keep.test(k))),
+    Object.entries(process.env).filter(
+      ([k]) =>
+        !k.startsWith("VITEST") &&
+        k !== "NODE_OPTIONS" &&
+        k !== "FORCE_COLOR" &&
+        !(k.startsWith("npm_") && !keep.test(k)),
+    ),
   );
 }
 
-interface Ran { readonly status: number | null; readonly stdout: string; readonly stderr: string }
+interface Ran {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
 
 /** Spawn without blocking: a synchronous child would starve the vitest worker's RPC with the main process. */
 function run(cmd: string, args: string[], cwd: string, timeoutMs = 180_000): Promise<Ran> {
   return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd, env: { ...cleanEnv(), NNSPEC_WORKBOOK: "", NO_COLOR: "1" }, timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...cleanEnv(), NNSPEC_WORKBOOK: "", NO_COLOR: "1" },
+      timeout: timeoutMs,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "",
+      stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
     child.on("error", fail);
     child.on("close", (status) => done({ status, stdout, stderr }));
   });
@@ -36,7 +56,8 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = 180_000): Pro
 
 async function must(pending: Promise<Ran>, what: string): Promise<string> {
   const r = await pending;
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  if (r.status !== 0)
+    throw new Error(`${what} failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
   return r.stdout;
 }
 
@@ -109,33 +130,59 @@ beforeAll(async () => {
   const filters = PACKAGES.flatMap((p) => ["--filter", `./${p}`]);
   await must(run("pnpm", [...filters, "run", "build"], ROOT), "pnpm build");
   mkdirSync(packs);
-  for (const p of PACKAGES) await must(run("pnpm", ["pack", "--pack-destination", packs], join(ROOT, p)), `pnpm pack in ${p}`);
+  for (const p of PACKAGES)
+    await must(run("pnpm", ["pack", "--pack-destination", packs], join(ROOT, p)), `pnpm pack in ${p}`);
   mkdirSync(project);
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "outside-project", private: true, type: "module" }, null, 2));
-  const tarballs = readdirSync(packs).filter((f) => f.endsWith(".tgz")).map((f) => join(packs, f));
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "outside-project", private: true, type: "module" }, null, 2),
+  );
+  const tarballs = readdirSync(packs)
+    .filter((f) => f.endsWith(".tgz"))
+    .map((f) => join(packs, f));
   expect(tarballs).toHaveLength(PACKAGES.length);
   // vitest and @types/node: to run the scaffold's test file and type-check it against the published .d.ts files.
-  await must(run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, "vitest@3.2.4", "@types/node@20.19.43"], project), "npm install");
+  await must(
+    run(
+      "npm",
+      ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, "vitest@3.2.4", "@types/node@20.19.43"],
+      project,
+    ),
+    "npm install",
+  );
 }, 300_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("packed packages installed outside the workspace", () => {
   it("the judge's own install closure is small and pure JavaScript (beyond what vitest brings)", () => {
-    const lock = (JSON.parse(readFileSync(join(project, "node_modules/.package-lock.json"), "utf8")) as { packages: Record<string, Installed> }).packages;
+    const lock = (
+      JSON.parse(readFileSync(join(project, "node_modules/.package-lock.json"), "utf8")) as {
+        packages: Record<string, Installed>;
+      }
+    ).packages;
     const judge = installClosure(lock, "node_modules/@nnspec/conformance");
     const vitest = installClosure(lock, "node_modules/vitest");
     const own = [...judge].filter((k) => !vitest.has(k) && !nameAt(k).startsWith("@nnspec/")).sort();
     const names = own.map((k) => `${nameAt(k)}@${lock[k]!.version ?? "?"}`);
     console.log(`judge install closure beyond vitest: ${own.length} third-party package(s): ${names.join(", ")}`);
     expect(own.length).toBeLessThanOrEqual(25);
-    const forbidden = own.map(nameAt).filter((n) => ["vega", "vega-lite", "exceljs", "tsx"].includes(n) || n.startsWith("@resvg/"));
+    const forbidden = own
+      .map(nameAt)
+      .filter((n) => ["vega", "vega-lite", "exceljs", "tsx"].includes(n) || n.startsWith("@resvg/"));
     expect(forbidden).toEqual([]);
     const native = own.flatMap((k) => {
-      const pkg = JSON.parse(readFileSync(join(project, k, "package.json"), "utf8")) as { os?: unknown; cpu?: unknown; gypfile?: unknown };
+      const pkg = JSON.parse(readFileSync(join(project, k, "package.json"), "utf8")) as {
+        os?: unknown;
+        cpu?: unknown;
+        gypfile?: unknown;
+      };
       const why = [
-        ...(lock[k]!.os ?? pkg.os ? ["os"] : []), ...(lock[k]!.cpu ?? pkg.cpu ? ["cpu"] : []), ...(pkg.gypfile ? ["gypfile"] : []),
-        ...(existsSync(join(project, k, "binding.gyp")) ? ["binding.gyp"] : []), ...nativeFiles(join(project, k)),
+        ...((lock[k]!.os ?? pkg.os) ? ["os"] : []),
+        ...((lock[k]!.cpu ?? pkg.cpu) ? ["cpu"] : []),
+        ...(pkg.gypfile ? ["gypfile"] : []),
+        ...(existsSync(join(project, k, "binding.gyp")) ? ["binding.gyp"] : []),
+        ...nativeFiles(join(project, k)),
       ];
       return why.length > 0 ? [`${nameAt(k)}: ${why.join(", ")}`] : [];
     });
@@ -152,20 +199,33 @@ describe("packed packages installed outside the workspace", () => {
     // The CNN ran on the compiled conv worker (2 threads where the machine has 2 cores).
     expect(r.stdout).toMatch(/reference 0\.\d+\.\d+ — float64, node/);
     // What was installed is the publish form: dist entry points, version ranges, no tsx on the run path.
-    const installed = (p: string) => JSON.parse(readFileSync(join(project, "node_modules", p, "package.json"), "utf8")) as Record<string, Record<string, unknown> | undefined>;
+    const installed = (p: string) =>
+      JSON.parse(readFileSync(join(project, "node_modules", p, "package.json"), "utf8")) as Record<
+        string,
+        Record<string, unknown> | undefined
+      >;
     const reference = installed("@nnspec/backend-reference");
     expect(reference.exports).toEqual({ ".": { types: "./dist/index.d.ts", default: "./dist/index.js" } });
     expect(reference.peerDependencies?.["@nnspec/spec"]).toMatch(/^\^\d+\.\d+\.\d+$/);
     expect(reference.dependencies?.tsx).toBeUndefined();
     expect(installed("@nnspec/conformance").bin).toEqual({ nnspec: "./bin/nnspec-dist.js" });
-    expect(readFileSync(join(project, "node_modules/@nnspec/conformance/bin/nnspec-dist.js"), "utf8")).not.toMatch(/tsx/);
+    expect(readFileSync(join(project, "node_modules/@nnspec/conformance/bin/nnspec-dist.js"), "utf8")).not.toMatch(
+      /tsx/,
+    );
   });
 
   it("nnspec conformance --browser runs the published page in Chromium (the reference backend, two goldens)", async () => {
     const goldens = join(project, "node_modules/@nnspec/fixtures");
     const r = await nnspec([
-      "conformance", "--backend", "@nnspec/backend-reference", "--browser", "--only-fixtures",
-      "--fixture", join(goldens, "net222/lr-0.5.json"), "--fixture", join(goldens, "cnn/batch2-seed7.json"),
+      "conformance",
+      "--backend",
+      "@nnspec/backend-reference",
+      "--browser",
+      "--only-fixtures",
+      "--fixture",
+      join(goldens, "net222/lr-0.5.json"),
+      "--fixture",
+      join(goldens, "cnn/batch2-seed7.json"),
     ]);
     expect(r.status, r.stdout.slice(-2000) + r.stderr).toBe(0);
     const s = summary(r.stdout);
@@ -183,8 +243,16 @@ describe("packed packages installed outside the workspace", () => {
     await must(run("tar", ["xzf", join(packs, tgz), "-C", dir], project), "tar");
     const goldens = join(project, "node_modules/@nnspec/fixtures");
     const r = await nnspec([
-      "conformance", "--backend", "./unpacked/package", "--precision", "float32", "--only-fixtures",
-      "--fixture", join(goldens, "net222/lr-0.5.json"), "--fixture", join(goldens, "cnn/batch2-seed7.json"),
+      "conformance",
+      "--backend",
+      "./unpacked/package",
+      "--precision",
+      "float32",
+      "--only-fixtures",
+      "--fixture",
+      join(goldens, "net222/lr-0.5.json"),
+      "--fixture",
+      join(goldens, "cnn/batch2-seed7.json"),
     ]);
     expect(r.status, r.stderr).toBe(0);
     const s = summary(r.stdout);
@@ -203,7 +271,10 @@ describe("packed packages installed outside the workspace", () => {
       expect(s.passed).toBeGreaterThan(0);
       expect(s.notImplemented).toBeGreaterThan(s.passed);
       const passed = r.stdout.split("\n").filter((l) => /\] pass\b/.test(l));
-      expect(passed.every((l) => /net222\.[^ ]*forward|forward\./.test(l)), passed.join("\n")).toBe(true);
+      expect(
+        passed.every((l) => /net222\.[^ ]*forward|forward\./.test(l)),
+        passed.join("\n"),
+      ).toBe(true);
     });
 
     it("the scaffold passes its conformance run in Chromium too (--browser)", async () => {

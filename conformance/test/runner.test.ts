@@ -13,8 +13,12 @@ function fakeBackend(capabilities: Capability[], net222?: Partial<Net222Ops>): B
   const base: Net222Ops = {
     forward: async (c) => forward(c),
     gradients: async (c) => gradients(c),
-    step: async () => { throw new Error("not used"); },
-    train: async () => { throw new Error("not used"); },
+    step: async () => {
+      throw new Error("not used");
+    },
+    train: async () => {
+      throw new Error("not used");
+    },
   };
   return {
     manifest: { name: "fake", version: "0", precision: "float64", environment: "node", device: "test", capabilities },
@@ -35,7 +39,8 @@ describe("runner", () => {
       gradients: async (c) => {
         const f = forward(c);
         const g = gradients(c, f);
-        const d1 = (f.a_o1 - c.t1) * f.a_o1 * (1 - f.a_o1), d2 = (f.a_o2 - c.t2) * f.a_o2 * (1 - f.a_o2);
+        const d1 = (f.a_o1 - c.t1) * f.a_o1 * (1 - f.a_o1),
+          d2 = (f.a_o2 - c.t2) * f.a_o2 * (1 - f.a_o2);
         return { ...g, w3: (d1 * c.w6 + d2 * c.w8) * f.a_h1 * (1 - f.a_h1) * c.i1 };
       },
     });
@@ -64,7 +69,9 @@ describe("runner", () => {
 describe("loading backends", () => {
   const dir = mkdtempSync(join(tmpdir(), "nnspec-load-"));
   it("unknown name → clear error saying what a backend specifier is", async () => {
-    await expect(loadBackend("no-such-backend-xyz")).rejects.toThrow(/cannot load backend "no-such-backend-xyz"[\s\S]*give a package name or a path/);
+    await expect(loadBackend("no-such-backend-xyz")).rejects.toThrow(
+      /cannot load backend "no-such-backend-xyz"[\s\S]*give a package name or a path/,
+    );
   });
   it("missing path → error naming it", async () => {
     await expect(loadBackend(join(dir, "missing"))).rejects.toBeInstanceOf(BackendLoadError);
@@ -76,19 +83,30 @@ describe("loading backends", () => {
   });
   it("invalid manifest → error naming the manifest field", async () => {
     const p = join(dir, "badmanifest.mjs");
-    writeFileSync(p, `export async function createBackend() { return { manifest: { name: "x", version: "1", precision: "float128", environment: "node", device: "", capabilities: [] } }; }\n`);
+    writeFileSync(
+      p,
+      `export async function createBackend() { return { manifest: { name: "x", version: "1", precision: "float128", environment: "node", device: "", capabilities: [] } }; }\n`,
+    );
     await expect(loadBackend(p)).rejects.toThrow(/manifest of backend[\s\S]*field "precision"/);
   });
   it("a backend from a path outside the workspace loads", async () => {
     const p = join(dir, "outside.mjs");
-    writeFileSync(p, `export async function createBackend() { return { manifest: { name: "outside", version: "1", precision: "float64", environment: "node", device: "js", capabilities: [] } }; }\n`);
+    writeFileSync(
+      p,
+      `export async function createBackend() { return { manifest: { name: "outside", version: "1", precision: "float64", environment: "node", device: "js", capabilities: [] } }; }\n`,
+    );
     expect((await loadBackend(p)).manifest.name).toBe("outside");
   });
 });
 
 describe("nnspec conformance (CLI)", () => {
   const root = resolve(import.meta.dirname, "../..");
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, "conformance/bin/nnspec.js"), "conformance", ...args], { cwd: root, encoding: "utf8", env: { ...process.env, NNSPEC_WORKBOOK: "" } });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [join(root, "conformance/bin/nnspec.js"), "conformance", ...args], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, NNSPEC_WORKBOOK: "" },
+    });
   it("passes on the reference backend (exit 0) and prints the summary line", () => {
     const r = cli("--backend", "./backends/reference", "--only-fixtures", "--fixture", "fixtures/net222/lr-0.5.json");
     expect(r.status, r.stderr).toBe(0);

@@ -9,7 +9,11 @@ import { describe, expect, it } from "vitest";
 const SCRIPT = resolve(import.meta.dirname, "../check-changeset.mjs");
 
 const repo = mkdtempSync(join(tmpdir(), "nnspec-changeset-"));
-const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], { cwd: repo, encoding: "utf8" });
+const git = (...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", ...args], {
+    cwd: repo,
+    encoding: "utf8",
+  });
 
 function write(rel: string, text: string): void {
   mkdirSync(dirname(join(repo, rel)), { recursive: true });
@@ -23,10 +27,17 @@ const changeset = (pkg: string, bump = "patch") => `---\n"${pkg}": ${bump}\n---\
 
 function check(env: Record<string, string> = {}): Promise<{ status: number | null; out: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [SCRIPT], { cwd: repo, env: { ...process.env, ...env, NNSPEC_CHANGESET_BASE: env.NNSPEC_CHANGESET_BASE ?? "" } });
+    const child = spawn(process.execPath, [SCRIPT], {
+      cwd: repo,
+      env: { ...process.env, ...env, NNSPEC_CHANGESET_BASE: env.NNSPEC_CHANGESET_BASE ?? "" },
+    });
     let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => { out += d; });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => { out += d; });
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
     child.on("error", fail);
     child.on("close", (status) => done({ status, out }));
   });
@@ -96,7 +107,10 @@ describe("scripts/check-changeset.mjs", () => {
   it("a version-packages commit (versions, CHANGELOG, consumed changesets) passes; other package.json edits do not", async () => {
     write(".changeset/one-golden.md", changeset("@x/one"));
     commit("changeset for golden");
-    for (const [dir, name] of [["spec", "@x/spec"], ["backends/one", "@x/one"]] as const) {
+    for (const [dir, name] of [
+      ["spec", "@x/spec"],
+      ["backends/one", "@x/one"],
+    ] as const) {
       write(`${dir}/package.json`, pkgJson(name, "0.2.0"));
       write(`${dir}/CHANGELOG.md`, `# ${name}\n\n## 0.2.0\n`);
     }

@@ -15,17 +15,25 @@ export const NET222_CAPABILITIES = ["net222.forward", "net222.gradients", "net22
  * "cnn.optimizer-state": the model's optional `optimizerState()` / `setOptimizerState()` pair (contract.ts), so a
  * checkpoint can carry SGD momentum and a resumed run continues exactly.
  */
-export const CNN_CAPABILITIES = ["cnn.forward", "cnn.backward", "cnn.step", "cnn.dropout", "cnn.optimizer-state"] as const;
+export const CNN_CAPABILITIES = [
+  "cnn.forward",
+  "cnn.backward",
+  "cnn.step",
+  "cnn.dropout",
+  "cnn.optimizer-state",
+] as const;
 /** Every capability; a backend that implements the whole contract claims `[...CAPABILITIES]`. */
 export const CAPABILITIES = [...NET222_CAPABILITIES, ...CNN_CAPABILITIES] as const;
 export const capabilitySchema = z.enum(CAPABILITIES);
 export type Capability = z.infer<typeof capabilitySchema>;
 
 /** A package version as npm writes it (semver: 1.2.3, 1.2.3-rc.1, 1.2.3+build). */
-export const packageVersionSchema = z.string().regex(
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
-  "not a semver version such as 1.2.3",
-);
+export const packageVersionSchema = z
+  .string()
+  .regex(
+    /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/,
+    "not a semver version such as 1.2.3",
+  );
 
 /**
  * The version field of a package.json, checked. A backend puts it in its manifest by reading its own package.json,
@@ -35,20 +43,22 @@ export function packageVersion(packageJson: unknown, source = "package.json"): s
   return parseWith(z.object({ version: packageVersionSchema }).passthrough(), packageJson, source).version;
 }
 
-export const manifestSchema = z.object({
-  /** Short id used on the command line, e.g. "reference", "tfjs-wasm". */
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
-  version: z.string(),
-  precision: precisionSchema,
-  /**
-   * Where it runs: "node" or "browser"; "process" for a program of any language judged over the pipe protocol
-   * (protocol.ts, docs/backend-protocol.md).
-   */
-  environment: z.enum(["node", "browser", "process"]),
-  /** Free text on the execution device/mode, e.g. "wasm simd, 1 thread", "webgl2 (SwiftShader)". */
-  device: z.string(),
-  capabilities: z.array(capabilitySchema),
-}).strict();
+export const manifestSchema = z
+  .object({
+    /** Short id used on the command line, e.g. "reference", "tfjs-wasm". */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
+    version: z.string(),
+    precision: precisionSchema,
+    /**
+     * Where it runs: "node" or "browser"; "process" for a program of any language judged over the pipe protocol
+     * (protocol.ts, docs/backend-protocol.md).
+     */
+    environment: z.enum(["node", "browser", "process"]),
+    /** Free text on the execution device/mode, e.g. "wasm simd, 1 thread", "webgl2 (SwiftShader)". */
+    device: z.string(),
+    capabilities: z.array(capabilitySchema),
+  })
+  .strict();
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** The 2-2-2 operations. All async so GPU and browser backends fit the same contract. */

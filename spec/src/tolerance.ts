@@ -10,6 +10,10 @@ import { gradientScales, type Forward, type Gradients } from "./net222/formulas.
  * A value passes when |actual − expected| ≤ atol + rtol · scale, where scale is
  *  - "elementwise": |expected| of that element (activations such as gap and logits, losses, log-probs, 2-2-2
  *    forward quantities, BN running statistics, parameters the model was created from);
+ *  - "spread" (BN running_mean): |expected| + √(running_var of the same channel). A batch mean is a sum of
+ *    values spread by σ that may cancel to near 0; its rounding is relative to the values (≲ |mean| + σ), not
+ *    to the mean (measured: a running mean of −0.0035 off by 3e-4 of itself, 0.8 of the elementwise allowance,
+ *    on a correct float32 backend);
  *  - "tensor-max":  max |expected| over the tensor — the CNN's BatchNorm-normalised feature maps block1–9, pool1,
  *    pool2, whose near-zero entries carry the cancellation noise of x − mean (two correct float64
  *    implementations differ there by ~1e-14 absolute, 4× the elementwise float64 allowance);
@@ -75,7 +79,11 @@ export const TOLERANCE: Readonly<Record<Precision, Readonly<Record<QuantityKind,
 };
 
 /** Unit roundoff u: the relative error of one correctly rounded operation at each precision (2⁻⁵³, 2⁻²⁴, 2⁻¹¹). */
-export const UNIT_ROUNDOFF: Readonly<Record<Precision, number>> = { float64: 2 ** -53, float32: 2 ** -24, float16: 2 ** -11 };
+export const UNIT_ROUNDOFF: Readonly<Record<Precision, number>> = {
+  float64: 2 ** -53,
+  float32: 2 ** -24,
+  float16: 2 ** -11,
+};
 
 export function toleranceFor(precision: Precision, kind: QuantityKind): Tolerance {
   return TOLERANCE[precision][kind];
@@ -84,7 +92,11 @@ export function toleranceFor(precision: Precision, kind: QuantityKind): Toleranc
 /** The "layer-max" scale: the largest |value| over all gradient tensors of one layer (or group). */
 export function layerScale(tensors: Iterable<ArrayLike<number>>): number {
   let m = 0;
-  for (const t of tensors) for (let i = 0; i < t.length; i++) { const v = Math.abs(t[i]!); if (v > m) m = v; }
+  for (const t of tensors)
+    for (let i = 0; i < t.length; i++) {
+      const v = Math.abs(t[i]!);
+      if (v > m) m = v;
+    }
   return m;
 }
 
@@ -121,9 +133,9 @@ export type GradientScale = number | ArrayLike<number>;
 const scaleAt = (s: GradientScale, i: number): number => (typeof s === "number" ? s : s[i]!);
 
 /**
- * Compare two equally long sequences of numbers under a tolerance. kind "gradient" scales element i by
- * `scale` (a layer's scale from `layerScale`, or per-element term sizes) or, when none is given, by the tensor's
- * own max |expected| (the "tensor-max" rule of feature maps).
+ * Compare two equally long sequences of numbers under a tolerance. Element i is scaled by `scale` when given (a
+ * layer's scale from `layerScale`, per-element term sizes, a spread); otherwise kind "value" scales by the
+ * element's own |expected| and kind "gradient" by the tensor's max |expected| (the "tensor-max" rule).
  */
 export function compareValues(
   actual: ArrayLike<number>,
@@ -132,7 +144,8 @@ export function compareValues(
   kind: QuantityKind = "value",
   scale?: GradientScale,
 ): Comparison {
-  if (kind === "value") return compareWithin(actual, expected, (_i, e) => tol.atol + tol.rtol * Math.abs(e));
+  if (kind === "value" && scale === undefined)
+    return compareWithin(actual, expected, (_i, e) => tol.atol + tol.rtol * Math.abs(e));
   const s = scale ?? layerScale([expected]);
   return compareWithin(actual, expected, (i) => tol.atol + tol.rtol * scaleAt(s, i));
 }
@@ -158,12 +171,22 @@ function momentumCarry(steps: number, momentum: number): number {
  * Parameters after `steps` SGD steps from `before`: the "after SGD steps" rule above, per element
  * 2k·u·(|p0| + |p_k|) + lr·carry·(gradient atol + rtol·gradientScale).
  */
-export function compareAfterSgdSteps(actual: ArrayLike<number>, expected: ArrayLike<number>, before: ArrayLike<number>, o: SgdStepsTolerance): Comparison {
-  if (before.length !== expected.length) throw new RangeError(`compareAfterSgdSteps: ${before.length} starting values for ${expected.length} expected`);
+export function compareAfterSgdSteps(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  before: ArrayLike<number>,
+  o: SgdStepsTolerance,
+): Comparison {
+  if (before.length !== expected.length)
+    throw new RangeError(`compareAfterSgdSteps: ${before.length} starting values for ${expected.length} expected`);
   const g = toleranceFor(o.precision, "gradient");
   const storage = 2 * o.steps * UNIT_ROUNDOFF[o.precision];
   const carry = Math.abs(o.lr) * momentumCarry(o.steps, o.momentum);
-  return compareWithin(actual, expected, (i, e) => storage * (Math.abs(before[i]!) + Math.abs(e)) + carry * (g.atol + g.rtol * scaleAt(o.gradientScale, i)));
+  return compareWithin(
+    actual,
+    expected,
+    (i, e) => storage * (Math.abs(before[i]!) + Math.abs(e)) + carry * (g.atol + g.rtol * scaleAt(o.gradientScale, i)),
+  );
 }
 
 /** Rounding units a recomputed SGD update may differ by, per unit of the |values| it reads and writes. */
@@ -173,7 +196,12 @@ export const UPDATE_ULPS = 8;
  * The "update" rule: `actual` against the judge's recomputation `expected` of one SGD update from the backend's
  * own tensors; `sizes` are the tensors the update reads and writes (previous parameters, new parameters, …).
  */
-export function compareSgdUpdate(actual: ArrayLike<number>, expected: ArrayLike<number>, sizes: readonly ArrayLike<number>[], precision: Precision): Comparison {
+export function compareSgdUpdate(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  sizes: readonly ArrayLike<number>[],
+  precision: Precision,
+): Comparison {
   const c = UPDATE_ULPS * UNIT_ROUNDOFF[precision];
   return compareWithin(actual, expected, (i) => {
     let s = 0;
@@ -183,24 +211,49 @@ export function compareSgdUpdate(actual: ArrayLike<number>, expected: ArrayLike<
 }
 
 /** The comparison every rule above reduces to: element i passes when |a − e| ≤ allowed(i, e). */
-export function compareWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, allowedAt: (i: number, e: number) => number): Comparison {
+export function compareWithin(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  allowedAt: (i: number, e: number) => number,
+): Comparison {
   if (actual.length !== expected.length) {
-    return { pass: false, count: actual.length, worstRatio: Infinity, worstRelative: Infinity, worstAbsolute: Infinity, worstIndex: -1, actualAtWorst: NaN, expectedAtWorst: NaN, nonFiniteMismatch: 0 };
+    return {
+      pass: false,
+      count: actual.length,
+      worstRatio: Infinity,
+      worstRelative: Infinity,
+      worstAbsolute: Infinity,
+      worstIndex: -1,
+      actualAtWorst: NaN,
+      expectedAtWorst: NaN,
+      nonFiniteMismatch: 0,
+    };
   }
-  let worstRatio = 0, worstRelative = 0, worstAbsolute = 0, worstIndex = -1, nonFiniteMismatch = 0;
+  let worstRatio = 0,
+    worstRelative = 0,
+    worstAbsolute = 0,
+    worstIndex = -1,
+    nonFiniteMismatch = 0;
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     if (!Number.isFinite(e) || !Number.isFinite(a)) {
       if (!sameNonFinite(a, e)) {
         nonFiniteMismatch++;
-        if (worstRatio !== Infinity) { worstRatio = Infinity; worstIndex = i; }
+        if (worstRatio !== Infinity) {
+          worstRatio = Infinity;
+          worstIndex = i;
+        }
       }
       continue;
     }
     const diff = Math.abs(a - e);
     const ratio = diff === 0 ? 0 : diff / allowedAt(i, e);
     const rel = diff / Math.max(Math.abs(e), Number.MIN_VALUE);
-    if (ratio > worstRatio || worstIndex < 0) { worstRatio = ratio; worstIndex = i; }
+    if (ratio > worstRatio || worstIndex < 0) {
+      worstRatio = ratio;
+      worstIndex = i;
+    }
     worstRelative = Math.max(worstRelative, diff === 0 ? 0 : rel);
     worstAbsolute = Math.max(worstAbsolute, diff);
   }
@@ -208,7 +261,10 @@ export function compareWithin(actual: ArrayLike<number>, expected: ArrayLike<num
   return {
     pass: nonFiniteMismatch === 0 && worstRatio <= 1,
     count: expected.length,
-    worstRatio, worstRelative, worstAbsolute, worstIndex,
+    worstRatio,
+    worstRelative,
+    worstAbsolute,
+    worstIndex,
     actualAtWorst: expected.length ? actual[wi]! : NaN,
     expectedAtWorst: expected.length ? expected[wi]! : NaN,
     nonFiniteMismatch,

@@ -1,8 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
-  BLOCK_OUTPUTS, CAPABILITIES, CNN_BLOCK_RECORDS, CNN_CAPABILITIES, CNN_LAYERS, NET222_CAPABILITIES, SpecValidationError,
-  capabilitySchema, packageVersion, parseOptions, recordedBlocks, validateLabels, type LayerSpec,
+  BLOCK_OUTPUTS,
+  CAPABILITIES,
+  CNN_BLOCK_RECORDS,
+  CNN_CAPABILITIES,
+  CNN_LAYERS,
+  NET222_CAPABILITIES,
+  SpecValidationError,
+  capabilitySchema,
+  packageVersion,
+  parseOptions,
+  recordedBlocks,
+  validateLabels,
+  type LayerSpec,
 } from "@nnspec/spec";
 
 function errorOf(fn: () => unknown): SpecValidationError {
@@ -53,7 +64,10 @@ describe("recordedBlocks: which layer's output each block name is recorded from"
     expect(recordedBlocks(layers)).toEqual([null, null, "pool1", "gap"]);
   });
   it("rejects a layer list that would record a name outside BLOCK_OUTPUTS", () => {
-    const layers: LayerSpec[] = [{ type: "batchnorm2d", name: "bn10", channels: 4, eps: 1e-5, momentum: 0.1 }, { type: "relu" }];
+    const layers: LayerSpec[] = [
+      { type: "batchnorm2d", name: "bn10", channels: 4, eps: 1e-5, momentum: 0.1 },
+      { type: "relu" },
+    ];
     expect(() => recordedBlocks(layers)).toThrow(/bn10 would record "block10"/);
   });
 });
@@ -64,7 +78,12 @@ describe("validateLabels", () => {
     expect(() => validateLabels(Float32Array.of(1, 2), 2, 10, "x CNN")).not.toThrow();
   });
   it("names the source and the first bad label, on one line", () => {
-    for (const [bad, shown] of [[10, "10"], [-1, "-1"], [2.5, "2.5"], [NaN, "NaN"]] as const) {
+    for (const [bad, shown] of [
+      [10, "10"],
+      [-1, "-1"],
+      [2.5, "2.5"],
+      [NaN, "NaN"],
+    ] as const) {
       const e = errorOf(() => validateLabels([0, bad], 2, 10, "x CNN"));
       expect(e.message).toBe(`x CNN: labels[1] = ${shown} is not a class in 0..9`);
     }
@@ -87,8 +106,12 @@ describe("packageVersion", () => {
     expect(packageVersion({ version: "2.0.0-rc.1+build.5" })).toBe("2.0.0-rc.1+build.5");
   });
   it("names the file and the field when the version is missing or not semver", () => {
-    expect(errorOf(() => packageVersion({ name: "p" }, "pkg/package.json")).problems).toEqual([`field "version": missing (expected string)`]);
-    expect(errorOf(() => packageVersion({ version: "v1" }, "pkg/package.json")).message).toMatch(/pkg\/package\.json[\s\S]*"version": not a semver version/);
+    expect(errorOf(() => packageVersion({ name: "p" }, "pkg/package.json")).problems).toEqual([
+      `field "version": missing (expected string)`,
+    ]);
+    expect(errorOf(() => packageVersion({ version: "v1" }, "pkg/package.json")).message).toMatch(
+      /pkg\/package\.json[\s\S]*"version": not a semver version/,
+    );
     expect(() => packageVersion(null)).toThrow(SpecValidationError);
   });
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
-  CLASS_CONFIG, compareValues, learningRateSchema, net222ConfigSchema, net222FixtureSchema, parseWith,
-  SpecValidationError, toleranceFor,
+  CLASS_CONFIG,
+  compareValues,
+  learningRateSchema,
+  net222ConfigSchema,
+  net222FixtureSchema,
+  parseWith,
+  SpecValidationError,
+  toleranceFor,
 } from "@nnspec/spec";
 
 function errorOf(fn: () => unknown): SpecValidationError {
@@ -33,7 +39,10 @@ describe("2-2-2 config validation names the source and the field", () => {
   });
   it("NaN and Infinity", () => {
     const e = errorOf(() => parseWith(net222ConfigSchema, { ...CLASS_CONFIG, w5: NaN, t1: -Infinity }, src));
-    expect(e.problems).toEqual([`field "t1": is -Infinity (expected a finite number)`, `field "w5": is NaN (expected a finite number)`]);
+    expect(e.problems).toEqual([
+      `field "t1": is -Infinity (expected a finite number)`,
+      `field "w5": is NaN (expected a finite number)`,
+    ]);
   });
   it("unknown field (a typo must not be ignored)", () => {
     const e = errorOf(() => parseWith(net222ConfigSchema, { ...CLASS_CONFIG, w9: 1 }, src));
@@ -49,8 +58,23 @@ describe("2-2-2 config validation names the source and the field", () => {
 });
 
 describe("2-2-2 fixture validation", () => {
-  const record = { step: 0, weights: { w1: 0, w2: 0, w3: 0, w4: 0, w5: 0, w6: 0, w7: 0, w8: 0 }, forward: { h1: 0, a_h1: 0, h2: 0, a_h2: 0, o1: 0, a_o1: 0, o2: 0, a_o2: 0, E1: 0, E2: 0, E_total: 0 }, gradients: { w1: 0, w2: 0, w3: 0, w4: 0, w5: 0, w6: 0, w7: 0, w8: 0 } };
-  const good = { kind: "net222.trajectory", formatVersion: 1, description: "", generator: "", precision: "float64", config: CLASS_CONFIG, lr: 0.5, steps: 1, records: [record, { ...record, step: 1 }] };
+  const record = {
+    step: 0,
+    weights: { w1: 0, w2: 0, w3: 0, w4: 0, w5: 0, w6: 0, w7: 0, w8: 0 },
+    forward: { h1: 0, a_h1: 0, h2: 0, a_h2: 0, o1: 0, a_o1: 0, o2: 0, a_o2: 0, E1: 0, E2: 0, E_total: 0 },
+    gradients: { w1: 0, w2: 0, w3: 0, w4: 0, w5: 0, w6: 0, w7: 0, w8: 0 },
+  };
+  const good = {
+    kind: "net222.trajectory",
+    formatVersion: 1,
+    description: "",
+    generator: "",
+    precision: "float64",
+    config: CLASS_CONFIG,
+    lr: 0.5,
+    steps: 1,
+    records: [record, { ...record, step: 1 }],
+  };
   it("accepts a well-formed file", () => {
     expect(parseWith(net222FixtureSchema, good, "f.json").steps).toBe(1);
   });

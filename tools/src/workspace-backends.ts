@@ -31,7 +31,9 @@ export const WORKSPACE_RUNS: ReadonlyArray<{ readonly backend: string; readonly 
  * Backends of the tools themselves, not packages and not judged: "pytorch" is the PyTorch peer behind the CNN
  * contract (tools/src/peer/pytorch-backend.ts), so `nnspec train --backend pytorch` trains it like any backend.
  */
-export const TOOL_BACKENDS: Readonly<Record<string, () => Promise<{ createBackend(options?: Record<string, unknown>): Promise<Backend> }>>> = {
+export const TOOL_BACKENDS: Readonly<
+  Record<string, () => Promise<{ createBackend(options?: Record<string, unknown>): Promise<Backend> }>>
+> = {
   pytorch: () => import("./peer/pytorch-backend.ts"),
 };
 

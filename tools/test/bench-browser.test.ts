@@ -16,35 +16,62 @@ import { mainTable } from "../src/bench/format.ts";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = join(repoRoot, "tools/bin/nnspec.js");
 
-function nnspec(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function nnspec(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 170_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 170_000, maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => {
+        ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Live processes (zombies have no environ) whose environment carries `marker`: what a run left behind. */
 function processesWith(marker: string): string[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((p) => {
-    try {
-      return readFileSync(`/proc/${p}/environ`, "latin1").split("\0").includes(marker) ? [`${p}: ${readFileSync(`/proc/${p}/cmdline`, "latin1").replace(/\0/g, " ").slice(0, 120)}`] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, "latin1").split("\0").includes(marker)
+          ? [`${p}: ${readFileSync(`/proc/${p}/cmdline`, "latin1").replace(/\0/g, " ").slice(0, 120)}`]
+          : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-bench-browser-")); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nnspec-bench-browser-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
-const readResults = (out: string): BenchResults => benchResultsSchema.parse(JSON.parse(readFileSync(join(out, "results.json"), "utf8")));
+const readResults = (out: string): BenchResults =>
+  benchResultsSchema.parse(JSON.parse(readFileSync(join(out, "results.json"), "utf8")));
 
 describe("nnspec bench: a browser row measured inside headless Chromium", () => {
   it("reference-chromium gets the same figures as a Node row: accuracy per group, speeds, start-up, memory", async () => {
     const out = join(dir, "reference-chromium");
-    const r = await nnspec(["bench", "--quick", "--backends", "reference-chromium", "--no-peer", "--out", out, "--timeout-s", "120"]);
+    const r = await nnspec([
+      "bench",
+      "--quick",
+      "--backends",
+      "reference-chromium",
+      "--no-peer",
+      "--out",
+      out,
+      "--timeout-s",
+      "120",
+    ]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const results = readResults(out);
     const e = results.entries.find((x) => x.id === "reference-chromium")!;
@@ -70,7 +97,12 @@ describe("nnspec bench: a browser row measured inside headless Chromium", () => 
     expect(e.peakRssBytes!).toBeGreaterThan(50 * 2 ** 20);
     expect(e.notes.join("\n")).toMatch(/JS heap high-water mark in the page .* \d+ MiB/);
     expect(e.phases.map((p) => [p.name, p.status])).toEqual([
-      ["load", "ok"], ["conformance", "ok"], ["net222-speed", "ok"], ["train-speed", "ok"], ["infer-speed", "ok"], ["mnist-train", "skipped"],
+      ["load", "ok"],
+      ["conformance", "ok"],
+      ["net222-speed", "ok"],
+      ["train-speed", "ok"],
+      ["infer-speed", "ok"],
+      ["mnist-train", "skipped"],
     ]);
     expect(e.phases.at(-1)!.detail).toMatch(/not run in the browser/);
     const md = await readFile(join(out, "scoreboard.md"), "utf8");
@@ -83,10 +115,18 @@ describe("nnspec bench: a browser row measured inside headless Chromium", () => 
     await writeFile(hang, "export async function createBackend() { for (;;) {} }\n");
     const marker = `NNSPEC_BENCH_TEST_MARK=${process.pid}-${Date.now()}`;
     const out = join(dir, "hang");
-    const r = await nnspec(["bench", "--quick", "--no-peer", "--backends", `${hang}@chromium`, "--timeout-s", "30", "--out", out], { [marker.split("=")[0]!]: marker.split("=")[1]! });
+    const r = await nnspec(
+      ["bench", "--quick", "--no-peer", "--backends", `${hang}@chromium`, "--timeout-s", "30", "--out", out],
+      { [marker.split("=")[0]!]: marker.split("=")[1]! },
+    );
     expect(r.code, r.stderr).toBe(1);
     const e = readResults(out).entries[0]!;
-    expect(e).toMatchObject({ id: "hang-page-chromium", kind: "browser", status: "timed-out", failure: { phase: "load" } });
+    expect(e).toMatchObject({
+      id: "hang-page-chromium",
+      kind: "browser",
+      status: "timed-out",
+      failure: { phase: "load" },
+    });
     expect(e.failure!.message).toMatch(/no result within 30 s; killed/);
     // The page reached the load phase (its "phase" message arrived; start-up takes seconds, well under 30) before hanging in the backend.
     expect(e.phases[0]).toMatchObject({ name: "load", status: "timed-out" });
@@ -100,22 +140,50 @@ describe("nnspec bench: a browser row measured inside headless Chromium", () => 
 describe("browser rows in the tables", () => {
   it("get a ratio to the PyTorch peer for every speed, and their memory labelled as Chromium's", () => {
     const stats = (m: number, unit = "images/s") => ({ median: m, min: m, max: m, reps: 2, unit });
-    const speed = { net222StepsPerSecond: stats(1000, "steps/s"), trainImagesPerSecond: stats(10), inferImagesPerSecondBatch1: stats(20), inferImagesPerSecondBatch128: stats(40) };
-    const outcome = (rss: number) => ({ phases: [], notes: [], rssBytes: rss, wallSeconds: 1, failure: null, patch: { speed } });
+    const speed = {
+      net222StepsPerSecond: stats(1000, "steps/s"),
+      trainImagesPerSecond: stats(10),
+      inferImagesPerSecondBatch1: stats(20),
+      inferImagesPerSecondBatch128: stats(40),
+    };
+    const outcome = (rss: number) => ({
+      phases: [],
+      notes: [],
+      rssBytes: rss,
+      wallSeconds: 1,
+      failure: null,
+      patch: { speed },
+    });
     const page = entryOf(parseTargets("reference-chromium")[0]!, 0, outcome(300 * 2 ** 20));
     const peer = entryOf({ id: "pytorch", kind: "peer", specifier: "torch", options: {} }, 0, {
-      ...outcome(100 * 2 ** 20), patch: { speed: { net222StepsPerSecond: stats(4000, "steps/s"), trainImagesPerSecond: stats(40), inferImagesPerSecondBatch1: stats(10), inferImagesPerSecondBatch128: stats(80) } },
+      ...outcome(100 * 2 ** 20),
+      patch: {
+        speed: {
+          net222StepsPerSecond: stats(4000, "steps/s"),
+          trainImagesPerSecond: stats(40),
+          inferImagesPerSecondBatch1: stats(10),
+          inferImagesPerSecondBatch128: stats(80),
+        },
+      },
     });
     const results = benchResultsSchema.parse({
-      kind: "nnspec.bench", formatVersion: 1, startedAt: "", finishedAt: "", machine: machine(),
+      kind: "nnspec.bench",
+      formatVersion: 1,
+      startedAt: "",
+      finishedAt: "",
+      machine: machine(),
       settings: benchSettings({ quick: true, seed: 1, out: "x", timeoutS: 4, peer: true }).settings,
-      peer: { available: true, reason: null, version: "2" }, entries: [page, peer],
+      peer: { available: true, reason: null, version: "2" },
+      entries: [page, peer],
     });
     const t = mainTable(results);
     const row = t.rows[0]!;
     const cell = (h: string) => row[t.header.indexOf(h)]!;
-    expect([cell("2-2-2 steps/s"), cell("train img/s b128"), cell("infer img/s b1"), cell("infer img/s b128")].map((c) => /×([\d.]+)$/.exec(c)?.[1]))
-      .toEqual(["0.250", "0.250", "2.00", "0.500"]);
+    expect(
+      [cell("2-2-2 steps/s"), cell("train img/s b128"), cell("infer img/s b1"), cell("infer img/s b128")].map(
+        (c) => /×([\d.]+)$/.exec(c)?.[1],
+      ),
+    ).toEqual(["0.250", "0.250", "2.00", "0.500"]);
     expect(cell("peak RSS")).toBe("300 MiB (Chromium)");
     expect(t.rows[1]![t.header.indexOf("peak RSS")]).toBe("100 MiB");
   });

@@ -12,23 +12,38 @@ import { probeTorch } from "../src/bench/run-bench.ts";
 import { mainTable } from "../src/bench/format.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const realMnist = [process.env.MNIST_DIR, resolve(repoRoot, "../shared/data/mnist")].find((d) => d && existsSync(join(d, MNIST_FILES.trainImages.name)));
+const realMnist = [process.env.MNIST_DIR, resolve(repoRoot, "../shared/data/mnist")].find(
+  (d) => d && existsSync(join(d, MNIST_FILES.trainImages.name)),
+);
 const bin = join(repoRoot, "tools/bin/nnspec.js");
 const torch = probeTorch();
 
-function nnspec(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function nnspec(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 400_000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 400_000, maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => {
+        ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-bench-cli-")); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nnspec-bench-cli-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
-const readResults = (out: string): BenchResults => benchResultsSchema.parse(JSON.parse(readFileSync(join(out, "results.json"), "utf8")));
+const readResults = (out: string): BenchResults =>
+  benchResultsSchema.parse(JSON.parse(readFileSync(join(out, "results.json"), "utf8")));
 
 describe("nnspec bench --quick with the reference backend (and the PyTorch peer when torch imports)", () => {
   let out: string;
@@ -38,7 +53,20 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
     out = join(dir, "reference");
     // Without the real MNIST files, point MNIST_DIR at an empty folder: the training phase is skipped, never downloaded.
     const env = realMnist ? { MNIST_DIR: realMnist } : { MNIST_DIR: dir };
-    run = await nnspec(["bench", "--quick", "--backends", "reference-float32", "--out", out, "--timeout-s", "150", ...(torch.available ? [] : ["--no-peer"])], env);
+    run = await nnspec(
+      [
+        "bench",
+        "--quick",
+        "--backends",
+        "reference-float32",
+        "--out",
+        out,
+        "--timeout-s",
+        "150",
+        ...(torch.available ? [] : ["--no-peer"]),
+      ],
+      env,
+    );
     results = readResults(out);
   }, 420_000);
 
@@ -52,7 +80,13 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
     expect(ref.conformance!.checks).toBeGreaterThan(50);
     expect(ref.conformance!.passed).toBe(ref.conformance!.checks);
     expect(ref.conformance!.worstRatio!).toBeLessThanOrEqual(1);
-    expect(ref.conformance!.groups.map((g) => g.group).sort()).toEqual(["cnn.backward", "cnn.dropout", "cnn.forward", "cnn.step", "net222"]);
+    expect(ref.conformance!.groups.map((g) => g.group).sort()).toEqual([
+      "cnn.backward",
+      "cnn.dropout",
+      "cnn.forward",
+      "cnn.step",
+      "net222",
+    ]);
     for (const s of Object.values(ref.speed)) {
       expect(s).not.toBeNull();
       expect(s!.min).toBeLessThanOrEqual(s!.median);
@@ -94,7 +128,11 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
     expect(md).toContain(results.machine.cpuModel);
     expect(md).toContain(`Node ${process.version}`);
     const ref = results.entries.find((e) => e.id === "reference-float32")!;
-    expect(md).toMatch(new RegExp(`\\| reference-float32 \\| float32 \\| ok \\| ${ref.conformance!.passed}/${ref.conformance!.checks} \\|`));
+    expect(md).toMatch(
+      new RegExp(
+        `\\| reference-float32 \\| float32 \\| ok \\| ${ref.conformance!.passed}/${ref.conformance!.checks} \\|`,
+      ),
+    );
     const html = await readFile(join(out, "report.html"), "utf8");
     expect(html).not.toMatch(/<script|src="http/); // opens from disk, nothing external
     expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(6);
@@ -106,8 +144,18 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
     const { chromium } = await import("playwright");
     const browser = await chromium.launch({
       executablePath: process.env.NNSPEC_CHROMIUM ?? "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader",
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -121,7 +169,8 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
         img.src = `data:image/png;base64,${b64}`;
         await img.decode();
         const c = document.createElement("canvas");
-        c.width = img.width; c.height = img.height;
+        c.width = img.width;
+        c.height = img.height;
         const ctx = c.getContext("2d")!;
         ctx.drawImage(img, 0, 0);
         const d = ctx.getImageData(0, 0, c.width, c.height).data;
@@ -129,7 +178,7 @@ describe("nnspec bench --quick with the reference backend (and the PyTorch peer 
         const colours = new Set<number>();
         for (let i = 0; i < d.length; i += 4) {
           if (d[i]! < 200 || d[i + 1]! < 200 || d[i + 2]! < 200) ink++;
-          colours.add((d[i]! >> 4) << 8 | (d[i + 1]! >> 4) << 4 | (d[i + 2]! >> 4));
+          colours.add(((d[i]! >> 4) << 8) | ((d[i + 1]! >> 4) << 4) | (d[i + 2]! >> 4));
         }
         return { ink: ink / (d.length / 4), colours: colours.size };
       }, shot.toString("base64"));
@@ -152,7 +201,9 @@ describe("nnspec bench keeps going when a backend hangs or throws", () => {
     await writeFile(boom, "export async function createBackend() { throw new Error('boom: no device here'); }\n");
     // A working 2-2-2-only backend built from the spec's formulas, so the bench has something to measure after them.
     const spec = pathToFileURL(join(repoRoot, "spec/src/index.ts")).href;
-    await writeFile(tiny, `import { forward, gradients, updateWeights, weightsOf } from ${JSON.stringify(spec)};
+    await writeFile(
+      tiny,
+      `import { forward, gradients, updateWeights, weightsOf } from ${JSON.stringify(spec)};
 const step = (c, lr) => updateWeights(weightsOf(c), gradients(c), lr);
 export async function createBackend() {
   return {
@@ -163,15 +214,21 @@ export async function createBackend() {
     },
   };
 }
-`);
+`,
+    );
     const out = join(dir, "faults");
     const t0 = performance.now();
-    const r = await nnspec(["bench", "--quick", "--no-peer", "--backends", [hang, boom, tiny].join(","), "--timeout-s", "4", "--out", out], { MNIST_DIR: dir });
+    const r = await nnspec(
+      ["bench", "--quick", "--no-peer", "--backends", [hang, boom, tiny].join(","), "--timeout-s", "4", "--out", out],
+      { MNIST_DIR: dir },
+    );
     expect(performance.now() - t0).toBeLessThan(120_000);
     expect(r.code, r.stderr).toBe(1); // a backend did not finish cleanly
     expect(r.stdout).toMatch(/hang-backend \(timed-out in load: no result within 4 s/);
     const results = readResults(out);
-    const [h, b, t] = ["hang-backend", "boom-backend", "tiny-backend"].map((id) => results.entries.find((e) => e.id === id)!);
+    const [h, b, t] = ["hang-backend", "boom-backend", "tiny-backend"].map(
+      (id) => results.entries.find((e) => e.id === id)!,
+    );
     expect(h!.status).toBe("timed-out");
     expect(h!.failure).toMatchObject({ phase: "load" });
     expect(h!.failure!.message).toMatch(/no result within 4 s/);

@@ -15,8 +15,12 @@ import { writeBenchOutput } from "../src/bench/write-output.ts";
 import type { CheckResult } from "@nnspec/conformance";
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-bench-unit-")); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nnspec-bench-unit-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe("bench statistics", () => {
   it("turns per-repetition times into rates: median, min, max", () => {
@@ -26,11 +30,17 @@ describe("bench statistics", () => {
   });
   it("times only the repetitions after warm-up, and calibrates work to a target duration", async () => {
     const calls: number[] = [];
-    const ms = await timeReps(2, 3, async (i) => { calls.push(i); });
+    const ms = await timeReps(2, 3, async (i) => {
+      calls.push(i);
+    });
     expect(calls).toEqual([0, 1, 2, 3, 4]);
     expect(ms).toHaveLength(3);
     const runs: { n: number; ms: number }[] = [];
-    const spin = async (n: number) => { const t0 = performance.now(); while (performance.now() < t0 + n * 0.05); runs.push({ n, ms: performance.now() - t0 }); };
+    const spin = async (n: number) => {
+      const t0 = performance.now();
+      while (performance.now() < t0 + n * 0.05);
+      runs.push({ n, ms: performance.now() - t0 });
+    };
     const n = await calibrate(4, 100_000, 20, spin);
     // It stops at the first size whose run reached the target, growing the size on every try before.
     expect(runs.at(-1)).toMatchObject({ n });
@@ -43,10 +53,21 @@ describe("bench statistics", () => {
 
 describe("bench plan", () => {
   it("names workspace configurations and accepts packages/paths with a precision suffix", () => {
-    expect(WORKSPACE_TARGETS.map((t) => t.id)).toEqual(expect.arrayContaining(["reference-float64", "reference-float32", "tfjs-wasm"]));
+    expect(WORKSPACE_TARGETS.map((t) => t.id)).toEqual(
+      expect.arrayContaining(["reference-float64", "reference-float32", "tfjs-wasm"]),
+    );
     const t = parseTargets("reference-float32,./my-backend/index.mjs@float64");
-    expect(t[0]).toMatchObject({ id: "reference-float32", specifier: "reference", options: { precision: "float32" }, kind: "backend" });
-    expect(t[1]).toMatchObject({ id: "index-float64", specifier: "./my-backend/index.mjs", options: { precision: "float64" } });
+    expect(t[0]).toMatchObject({
+      id: "reference-float32",
+      specifier: "reference",
+      options: { precision: "float32" },
+      kind: "backend",
+    });
+    expect(t[1]).toMatchObject({
+      id: "index-float64",
+      specifier: "./my-backend/index.mjs",
+      options: { precision: "float64" },
+    });
     expect(() => parseTargets("tfjs-wasm,tfjs-wasm")).toThrow(/listed twice/);
     expect(() => parseTargets(" , ")).toThrow(/comma-separated/);
   });
@@ -54,18 +75,42 @@ describe("bench plan", () => {
     const base = { quick: false, seed: 1, out: "x", timeoutS: 60, peer: true };
     expect(benchSettings({ ...base, quick: true }).settings).toMatchObject({ mode: "quick", limit: 256, epochs: 1 });
     expect(benchSettings(base).settings).toMatchObject({ mode: "default", limit: 8192, testLimit: 1000 });
-    expect(benchSettings({ ...base, epochs: 15 }).settings).toMatchObject({ mode: "full", epochs: 15, limit: null, testLimit: null });
+    expect(benchSettings({ ...base, epochs: 15 }).settings).toMatchObject({
+      mode: "full",
+      epochs: 15,
+      limit: null,
+      testLimit: null,
+    });
   });
 });
 
 describe("bench accuracy summary", () => {
-  const r = (id: string, capability: CheckResult["capability"], status: CheckResult["status"], worstRatio?: number): CheckResult =>
-    ({ id, capability, source: "f", status, detail: "", ms: 1, ...(worstRatio !== undefined ? { worstRatio } : {}) });
+  const r = (
+    id: string,
+    capability: CheckResult["capability"],
+    status: CheckResult["status"],
+    worstRatio?: number,
+  ): CheckResult => ({
+    id,
+    capability,
+    source: "f",
+    status,
+    detail: "",
+    ms: 1,
+    ...(worstRatio !== undefined ? { worstRatio } : {}),
+  });
   it("groups checks, takes the worst ratio of those that ran, and counts not-implemented separately", () => {
-    const s = summarizeConformance([
-      r("a", "net222.forward", "pass", 0.1), r("b", "net222.train", "pass", 0.4), r("c", "cnn.forward", "fail", 3),
-      r("d", "cnn.backward", "not-implemented"), r("e", "cnn.step", "fail", Number.POSITIVE_INFINITY),
-    ], [], 1);
+    const s = summarizeConformance(
+      [
+        r("a", "net222.forward", "pass", 0.1),
+        r("b", "net222.train", "pass", 0.4),
+        r("c", "cnn.forward", "fail", 3),
+        r("d", "cnn.backward", "not-implemented"),
+        r("e", "cnn.step", "fail", Number.POSITIVE_INFINITY),
+      ],
+      [],
+      1,
+    );
     expect(s).toMatchObject({ checks: 5, passed: 2, failed: 2, notImplemented: 1, worstRatio: null });
     const g = Object.fromEntries(s.groups.map((x) => [x.group, x]));
     expect(g.net222).toMatchObject({ checks: 2, worstRatio: 0.4 });
@@ -78,21 +123,44 @@ describe("bench accuracy summary", () => {
 function syntheticResults(): BenchResults {
   const stats = (m: number) => ({ median: m, min: m * 0.9, max: m * 1.1, reps: 3, unit: "images/s" });
   const ok = entryOf({ id: "fake", kind: "backend", specifier: "fake", options: {} }, 1000, {
-    phases: [{ name: "load", status: "ok", seconds: 1 }], notes: [], rssBytes: 100 * 2 ** 20, wallSeconds: 3, failure: null,
+    phases: [{ name: "load", status: "ok", seconds: 1 }],
+    notes: [],
+    rssBytes: 100 * 2 ** 20,
+    wallSeconds: 3,
+    failure: null,
     patch: {
       startup: { processAt: 1200, backendLoadMs: 300, firstResultAt: 1800 },
       speed: { trainImagesPerSecond: stats(50), net222StepsPerSecond: { ...stats(1e4), unit: "steps/s" } },
-      training: { epochs: 1, trainImages: 256, testImages: 100, testAccuracy: 0.5, testLoss: 1.2, wallSeconds: 2, imagesPerSecond: 100, batchLoss: [2.3, 2.1], epochTestAccuracy: [0.5] },
+      training: {
+        epochs: 1,
+        trainImages: 256,
+        testImages: 100,
+        testAccuracy: 0.5,
+        testLoss: 1.2,
+        wallSeconds: 2,
+        imagesPerSecond: 100,
+        batchLoss: [2.3, 2.1],
+        epochTestAccuracy: [0.5],
+      },
     },
   });
   const hung = entryOf({ id: "hung", kind: "backend", specifier: "hung", options: {} }, 0, {
-    phases: [{ name: "load", status: "timed-out", seconds: 4, detail: "no result within 4 s; killed" }], notes: [], rssBytes: null, wallSeconds: 4,
-    failure: { phase: "load", message: "no result within 4 s; killed", timedOut: true }, patch: { speed: {} },
+    phases: [{ name: "load", status: "timed-out", seconds: 4, detail: "no result within 4 s; killed" }],
+    notes: [],
+    rssBytes: null,
+    wallSeconds: 4,
+    failure: { phase: "load", message: "no result within 4 s; killed", timedOut: true },
+    patch: { speed: {} },
   });
   return benchResultsSchema.parse({
-    kind: "nnspec.bench", formatVersion: 1, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), machine: machine(),
+    kind: "nnspec.bench",
+    formatVersion: 1,
+    startedAt: new Date().toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: machine(),
     settings: benchSettings({ quick: true, seed: 1, out: "x", timeoutS: 4, peer: false }).settings,
-    peer: { available: false, reason: "not requested (--no-peer)", version: null }, entries: [ok, hung],
+    peer: { available: false, reason: "not requested (--no-peer)", version: null },
+    entries: [ok, hung],
   });
 }
 
@@ -102,7 +170,14 @@ describe("bench results → files", () => {
     expect(ok!.startup).toEqual({ processMs: 200, backendLoadMs: 300, firstResultMs: 800 });
     expect(ok!.status).toBe("ok");
     expect(hung!.status).toBe("timed-out");
-    expect(hung!.phases.map((p) => p.status)).toEqual(["timed-out", "skipped", "skipped", "skipped", "skipped", "skipped"]);
+    expect(hung!.phases.map((p) => p.status)).toEqual([
+      "timed-out",
+      "skipped",
+      "skipped",
+      "skipped",
+      "skipped",
+      "skipped",
+    ]);
   });
   it("writes results.json, scoreboard.md, report.html and charts; the README gets the scoreboard between markers", async () => {
     const out = join(dir, "bench");
@@ -138,8 +213,15 @@ describe("bench results → files", () => {
 describe("bar chart", () => {
   it("renders grouped log-scale bars with whiskers and a reference line to SVG and PNG", async () => {
     const c = await renderBarChart({
-      title: "t", valueTitle: "v", scale: "log", referenceLines: [{ value: 1, label: "tolerance" }],
-      bars: [{ category: "a", series: "x", value: 0.5, lo: 0.4, hi: 0.6 }, { category: "a", series: "y", value: 2e-3 }, { category: "b", series: "x", value: 0 }],
+      title: "t",
+      valueTitle: "v",
+      scale: "log",
+      referenceLines: [{ value: 1, label: "tolerance" }],
+      bars: [
+        { category: "a", series: "x", value: 0.5, lo: 0.4, hi: 0.6 },
+        { category: "a", series: "y", value: 2e-3 },
+        { category: "b", series: "x", value: 0 },
+      ],
     });
     expect(c.droppedPoints).toBe(1); // 0 has no place on a log axis
     expect(svgSize(c.svg).width).toBeGreaterThan(500);
@@ -155,12 +237,18 @@ describe("devices in the report", () => {
     const withDevices = {
       ...r,
       entries: [
-        { ...ok!, id: "webgpu", device: "WGSL compute shaders, WebGPU google/swiftshader, CPU fallback adapter (software, not a GPU)" },
+        {
+          ...ok!,
+          id: "webgpu",
+          device: "WGSL compute shaders, WebGPU google/swiftshader, CPU fallback adapter (software, not a GPU)",
+        },
         { ...hung!, id: "wasm", device: "wasm simd, 2 threads" },
       ],
     };
     const note = deviceNote(withDevices);
-    expect(note).toMatch(/^Rows webgpu ran on a software \(CPU\) fallback adapter: their speeds say nothing about a real GPU\./);
+    expect(note).toMatch(
+      /^Rows webgpu ran on a software \(CPU\) fallback adapter: their speeds say nothing about a real GPU\./,
+    );
     expect(note).toContain("webgpu: WGSL compute shaders, WebGPU google/swiftshader");
     expect(note).toContain("wasm: wasm simd, 2 threads.");
     expect(note.match(/CPU fallback, not a GPU/g)).toHaveLength(1);

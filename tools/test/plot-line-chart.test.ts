@@ -3,7 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Resvg } from "@resvg/resvg-js";
-import { PNG_SIGNATURE, RESVG_FONTS, lineChartSpec, pngSize, renderLineChart, svgSize, writeChart } from "../src/plot/index.ts";
+import {
+  PNG_SIGNATURE,
+  RESVG_FONTS,
+  lineChartSpec,
+  pngSize,
+  renderLineChart,
+  svgSize,
+  writeChart,
+} from "../src/plot/index.ts";
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -17,12 +25,17 @@ describe("line chart", () => {
       xTitle: "epoch",
       yTitle: "loss value",
       seriesTitle: "rate",
-      series: [{ name: "slow", points: decay(20) }, { name: "fast", points: decay(5) }],
+      series: [
+        { name: "slow", points: decay(20) },
+        { name: "fast", points: decay(5) },
+      ],
       pngScale: 2,
     });
-    for (const text of ["Decay curves", "epoch", "loss value", "rate", "slow", "fast"]) expect(chart.svg).toContain(text);
+    for (const text of ["Decay curves", "epoch", "loss value", "rate", "slow", "fast"])
+      expect(chart.svg).toContain(text);
     expect(chart.png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
-    const svg = svgSize(chart.svg), png = pngSize(chart.png);
+    const svg = svgSize(chart.svg),
+      png = pngSize(chart.png);
     expect(png).toEqual({ width: svg.width * 2, height: svg.height * 2 });
     expect({ width: chart.pngWidth, height: chart.pngHeight }).toEqual(png);
     expect(chart.droppedPoints).toBe(0);
@@ -46,10 +59,27 @@ describe("line chart", () => {
 
   it("keeps the caller's series order in the legend and drops points a log axis cannot show", () => {
     const { spec, droppedPoints } = lineChartSpec({
-      title: "t", xTitle: "x", yTitle: "y", yScale: "log",
+      title: "t",
+      xTitle: "x",
+      yTitle: "y",
+      yScale: "log",
       series: [
-        { name: "10", points: [{ x: 0, y: 1 }, { x: 1, y: 0 }, { x: 2, y: Number.NaN }] },
-        { name: "2", points: [{ x: 0, y: 1 }, { x: 1, y: Number.POSITIVE_INFINITY }, { x: 2, y: -1 }] },
+        {
+          name: "10",
+          points: [
+            { x: 0, y: 1 },
+            { x: 1, y: 0 },
+            { x: 2, y: Number.NaN },
+          ],
+        },
+        {
+          name: "2",
+          points: [
+            { x: 0, y: 1 },
+            { x: 1, y: Number.POSITIVE_INFINITY },
+            { x: 2, y: -1 },
+          ],
+        },
       ],
     });
     expect(droppedPoints).toBe(4);
@@ -59,8 +89,20 @@ describe("line chart", () => {
   });
 
   it("rejects duplicate series names and invalid options with a named field", async () => {
-    await expect(renderLineChart({ title: "t", xTitle: "x", yTitle: "y", series: [{ name: "a", points: [] }, { name: "a", points: [] }] })).rejects.toThrow(/unique/);
-    await expect(renderLineChart({ title: "t", xTitle: "x", yTitle: "y", series: [] })).rejects.toThrow(/field "series"/);
+    await expect(
+      renderLineChart({
+        title: "t",
+        xTitle: "x",
+        yTitle: "y",
+        series: [
+          { name: "a", points: [] },
+          { name: "a", points: [] },
+        ],
+      }),
+    ).rejects.toThrow(/unique/);
+    await expect(renderLineChart({ title: "t", xTitle: "x", yTitle: "y", series: [] })).rejects.toThrow(
+      /field "series"/,
+    );
   });
 
   it("image-size helpers reject what is not a PNG/SVG", () => {
@@ -71,7 +113,12 @@ describe("line chart", () => {
   it("writes <base>.svg and <base>.png with no temp files left", async () => {
     const dir = await mkdtemp(join(tmpdir(), "nnspec-plot-"));
     dirs.push(dir);
-    const chart = await renderLineChart({ title: "t", xTitle: "x", yTitle: "y", series: [{ name: "a", points: decay(3) }] });
+    const chart = await renderLineChart({
+      title: "t",
+      xTitle: "x",
+      yTitle: "y",
+      series: [{ name: "a", points: decay(3) }],
+    });
     const paths = await writeChart(join(dir, "nested", "chart"), chart);
     expect(await readdir(join(dir, "nested"))).toEqual(["chart.png", "chart.svg"]);
     expect(await readFile(paths.svg, "utf8")).toBe(chart.svg);

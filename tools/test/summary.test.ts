@@ -15,9 +15,14 @@ const specUrl = pathToFileURL(join(repoRoot, "spec/src/index.ts")).href;
 /** Run the real CLI in a child process, capturing exit code and output. */
 function nnspec(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((ok) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        ok({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -46,14 +51,20 @@ describe("compareSummary", () => {
       `row 3 (Conv2d-3): params ${spec[2]!.params + 1} ≠ ${spec[2]!.params}`,
       "row 7 (MaxPool2d-7): output [-1, 16, 15, 15] ≠ [-1, 16, 14, 14]",
     ]);
-    expect(compareSummary(spec.slice(0, -1), spec)).toEqual([`row ${spec.length}: missing (spec has Linear-${spec.length} [-1, 10] 170)`]);
+    expect(compareSummary(spec.slice(0, -1), spec)).toEqual([
+      `row ${spec.length}: missing (spec has Linear-${spec.length} [-1, 10] 170)`,
+    ]);
   });
 });
 
 describe("nnspec summary", () => {
   let dir: string;
-  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-summary-")); });
-  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "nnspec-summary-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it("prints the backend's table and exits 0 when it matches the spec", async () => {
     const path = join(dir, "good.mjs");

@@ -25,7 +25,10 @@ const sweep = (...args: string[]) => program().parseAsync(["sweep", ...args], { 
 
 async function usageError(args: string[]): Promise<string> {
   vi.spyOn(console, "log").mockImplementation(() => {});
-  const err = await sweep(...args, "--out", join(dir, "never")).then(() => null, (e: unknown) => e);
+  const err = await sweep(...args, "--out", join(dir, "never")).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(UsageError);
   return (err as Error).message;
 }
@@ -45,7 +48,9 @@ describe("nnspec sweep: bad command-line values name the option and the value", 
   });
 
   it.each([["1.5"], ["-3"], ["ten"]])("--steps %s", async (value) => {
-    expect(await usageError(["--steps", value])).toMatch(new RegExp(`option --steps "${value}": is not a whole number \\(expected a whole number from 0 to 1000000\\)`));
+    expect(await usageError(["--steps", value])).toMatch(
+      new RegExp(`option --steps "${value}": is not a whole number \\(expected a whole number from 0 to 1000000\\)`),
+    );
   });
 
   it("--steps above the spec's maximum", async () => {
@@ -53,11 +58,17 @@ describe("nnspec sweep: bad command-line values name the option and the value", 
   });
 
   it("an unknown backend is a usage error naming it", async () => {
-    expect(await usageError(["--backend", "no-such-backend", "--lr", "0.5", "--steps", "1"])).toMatch(/no-such-backend/);
+    expect(await usageError(["--backend", "no-such-backend", "--lr", "0.5", "--steps", "1"])).toMatch(
+      /no-such-backend/,
+    );
   });
 
   it("valid values parse to numbers (default backend: reference)", () => {
-    expect(parseSweepCli({ lr: " 0.1, 2 ,1e-2", steps: "7" })).toEqual({ lr: [0.1, 2, 0.01], steps: 7, backend: "reference" });
+    expect(parseSweepCli({ lr: " 0.1, 2 ,1e-2", steps: "7" })).toEqual({
+      lr: [0.1, 2, 0.01],
+      steps: 7,
+      backend: "reference",
+    });
   });
 });
 
@@ -76,13 +87,34 @@ describe("nnspec sweep --config", () => {
   });
 
   it("a missing file is an error naming the file", async () => {
-    expect(await usageError(["--config", join(dir, "absent.json")])).toMatch(/absent\.json: cannot read config file \(ENOENT\)/);
+    expect(await usageError(["--config", join(dir, "absent.json")])).toMatch(
+      /absent\.json: cannot read config file \(ENOENT\)/,
+    );
   });
 
   it("wrong, missing and unknown fields are each named, with the file", async () => {
-    const path = await write("bad-fields.json", JSON.stringify({ i1: 0.05, i2: "0.1", t1: 0.5, t2: 0.5, w1: 0.15, w2: 0.2, w3: 0.25, w4: 0.3, w5: 0.4, w6: 0.45, w7: 0.5, lr: 3 }));
+    const path = await write(
+      "bad-fields.json",
+      JSON.stringify({
+        i1: 0.05,
+        i2: "0.1",
+        t1: 0.5,
+        t2: 0.5,
+        w1: 0.15,
+        w2: 0.2,
+        w3: 0.25,
+        w4: 0.3,
+        w5: 0.4,
+        w6: 0.45,
+        w7: 0.5,
+        lr: 3,
+      }),
+    );
     vi.spyOn(console, "log").mockImplementation(() => {});
-    const err = await sweep("--config", path, "--out", join(dir, "never")).then(() => null, (e: unknown) => e);
+    const err = await sweep("--config", path, "--out", join(dir, "never")).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(SpecValidationError);
     const message = (err as Error).message;
     expect(message).toContain(path);
@@ -96,7 +128,25 @@ describe("nnspec sweep --config", () => {
 describe("nnspec sweep run", () => {
   it("prints the table and the output folder; a config file's values are used", async () => {
     const path = join(dir, "good.json");
-    await writeFile(path, JSON.stringify({ i1: 0.05, i2: 0.1, t1: 0.01, t2: 0.99, w1: 0.15, w2: 0.2, w3: 0.25, w4: 0.3, w5: 0.4, w6: 0.45, w7: 0.5, w8: 0.55, b1: 0.35, b2: 0.6 }));
+    await writeFile(
+      path,
+      JSON.stringify({
+        i1: 0.05,
+        i2: 0.1,
+        t1: 0.01,
+        t2: 0.99,
+        w1: 0.15,
+        w2: 0.2,
+        w3: 0.25,
+        w4: 0.3,
+        w5: 0.4,
+        w6: 0.45,
+        w7: 0.5,
+        w8: 0.55,
+        b1: 0.35,
+        b2: 0.6,
+      }),
+    );
     const out = join(dir, "run");
     const logs: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void logs.push(a.join(" ")));
@@ -107,7 +157,15 @@ describe("nnspec sweep run", () => {
     expect(text).toMatch(/^0\.5 +\S+ +\S+ +never +no$/m);
     expect(text).toMatch(/^1 +\S+ +\S+ +never +no$/m);
     expect(text).toContain(`wrote 7 files to ${out}`);
-    expect((await readdir(out)).sort()).toEqual(["error-all-lr.png", "error-all-lr.svg", "error-lr-0.5.png", "error-lr-0.5.svg", "error-lr-1.png", "error-lr-1.svg", "sweep.json"]);
+    expect((await readdir(out)).sort()).toEqual([
+      "error-all-lr.png",
+      "error-all-lr.svg",
+      "error-lr-0.5.png",
+      "error-lr-0.5.svg",
+      "error-lr-1.png",
+      "error-lr-1.svg",
+      "sweep.json",
+    ]);
   });
 
   it("through runMain a bad value prints one red error line naming the option and exits with code 2", async () => {

@@ -3,8 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLASS_CONFIG, CLASS_LEARNING_RATES, compareValues, forward, gradients, toleranceFor, updateWeights, weightsOf,
-  type Backend, type Net222Config,
+  CLASS_CONFIG,
+  CLASS_LEARNING_RATES,
+  compareValues,
+  forward,
+  gradients,
+  toleranceFor,
+  updateWeights,
+  weightsOf,
+  type Backend,
+  type Net222Config,
 } from "@nnspec/spec";
 import { loadWorkspaceBackend as loadBackend } from "../src/workspace-backends.ts";
 import { runSweep, sweepSummarySchema, type SweepResult } from "../src/sweep/index.ts";
@@ -16,9 +24,14 @@ function specTrajectory(config: Net222Config, lr: number, steps: number) {
   let firstNonFinite: number | null = null;
   let c = config;
   for (let k = 0; k <= steps; k++) {
-    const f = forward(c), g = gradients(c, f);
+    const f = forward(c),
+      g = gradients(c, f);
     eTotal.push(f.E_total);
-    if (firstNonFinite === null && [...Object.values(weightsOf(c)), ...Object.values(f), ...Object.values(g)].some((v) => !Number.isFinite(v))) firstNonFinite = k;
+    if (
+      firstNonFinite === null &&
+      [...Object.values(weightsOf(c)), ...Object.values(f), ...Object.values(g)].some((v) => !Number.isFinite(v))
+    )
+      firstNonFinite = k;
     c = { ...c, ...updateWeights(c, g, lr) };
   }
   return { eTotal, firstNonFinite };
@@ -56,7 +69,13 @@ describe("runSweep, default (class values, six learning rates, 100 steps)", () =
 
   it("PNGs are real PNGs of the SVG size × 2; SVGs carry the title, axis titles and one legend entry per η", async () => {
     const combinedSvg = await readFile(join(result.outDir, "error-all-lr.svg"), "utf8");
-    for (const text of ["step", "E_total (log scale)", "learning rate η", ...CLASS_LEARNING_RATES.map((lr) => `η = ${lr}`)]) expect(combinedSvg).toContain(text);
+    for (const text of [
+      "step",
+      "E_total (log scale)",
+      "learning rate η",
+      ...CLASS_LEARNING_RATES.map((lr) => `η = ${lr}`),
+    ])
+      expect(combinedSvg).toContain(text);
     for (const row of [...result.summary.rows, { lr: "all", chart: result.summary.combinedChart }]) {
       if (!row.chart) throw new Error("charts expected");
       const svg = await readFile(join(result.outDir, row.chart.svg), "utf8");
@@ -117,7 +136,13 @@ describe("divergence", () => {
   const nanAtStep0: Net222Config = { ...CLASS_CONFIG, i1: 10, i2: 10, w1: 1e308, w2: -1e308 };
 
   it("reports the first step with a NaN/±Infinity quantity, and never counts a diverged run as converged", async () => {
-    const result = await runSweep({ backend, config: overflowAtStep1, lrs: [0.5, 2], steps: 10, outDir: await tempDir() });
+    const result = await runSweep({
+      backend,
+      config: overflowAtStep1,
+      lrs: [0.5, 2],
+      steps: 10,
+      outDir: await tempDir(),
+    });
     for (const row of result.summary.rows) {
       const spec = specTrajectory(overflowAtStep1, row.lr, 10);
       expect(spec.firstNonFinite).toBe(1);

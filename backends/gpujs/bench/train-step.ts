@@ -15,9 +15,12 @@ const { values } = parseArgs({
   },
 });
 const mode = values.mode;
-if (!(GPUJS_MODES as readonly string[]).includes(mode)) throw new Error(`--mode must be one of ${GPUJS_MODES.join(", ")}, got ${mode}`);
-const reps = Number(values.reps), n = Number(values.batch);
-if (!(Number.isInteger(reps) && reps >= 1) || !(Number.isInteger(n) && n >= 1)) throw new Error("--reps and --batch must be positive integers");
+if (!(GPUJS_MODES as readonly string[]).includes(mode))
+  throw new Error(`--mode must be one of ${GPUJS_MODES.join(", ")}, got ${mode}`);
+const reps = Number(values.reps),
+  n = Number(values.batch);
+if (!(Number.isInteger(reps) && reps >= 1) || !(Number.isInteger(n) && n >= 1))
+  throw new Error("--reps and --batch must be positive integers");
 
 const backend = await createBackend({ mode, async: values.async });
 const model = await backend.cnn!.create({ parameters: initParameters(1) });
@@ -39,7 +42,9 @@ const times: number[] = [];
 for (let r = 0; r < reps; r++) times.push(await once(r + 1));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)]!;
-console.log(`${backend.manifest.device}, batch ${n}, ${reps} reps after a ${warm.toFixed(0)} ms warm-up step: median ${median.toFixed(0)} ms/step → ` +
-  `${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)})`);
+console.log(
+  `${backend.manifest.device}, batch ${n}, ${reps} reps after a ${warm.toFixed(0)} ms warm-up step: median ${median.toFixed(0)} ms/step → ` +
+    `${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)})`,
+);
 await model.dispose();
 await backend.dispose?.();

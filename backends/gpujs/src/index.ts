@@ -18,12 +18,15 @@ export interface GpujsOptions {
 function parseOptions(options: Record<string, unknown>): GpujsOptions {
   const { mode, async, precision, ...rest } = options;
   const unknown = Object.keys(rest);
-  if (unknown.length) throw new Error(`gpujs backend: unknown option(s) ${unknown.join(", ")} (known: mode, async, precision)`);
+  if (unknown.length)
+    throw new Error(`gpujs backend: unknown option(s) ${unknown.join(", ")} (known: mode, async, precision)`);
   // Callers generic over backends may ask for a precision; gpu.js computes in float32 only.
-  if (precision !== undefined && precision !== "float32") throw new Error(`gpujs backend: precision ${String(precision)} is not available (float32 only)`);
+  if (precision !== undefined && precision !== "float32")
+    throw new Error(`gpujs backend: precision ${String(precision)} is not available (float32 only)`);
   if (mode !== undefined && !(GPUJS_MODES as readonly unknown[]).includes(mode))
     throw new Error(`gpujs backend: option mode must be one of ${GPUJS_MODES.join(", ")}, got ${JSON.stringify(mode)}`);
-  if (async !== undefined && typeof async !== "boolean") throw new Error(`gpujs backend: option async must be true or false, got ${JSON.stringify(async)}`);
+  if (async !== undefined && typeof async !== "boolean")
+    throw new Error(`gpujs backend: option async must be true or false, got ${JSON.stringify(async)}`);
   return { ...(mode !== undefined ? { mode: mode as GpujsMode } : {}), ...(async !== undefined ? { async } : {}) };
 }
 
@@ -38,7 +41,14 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   rt.release(await rt.upload([0]));
   const environment = typeof window !== "undefined" && typeof document !== "undefined" ? "browser" : "node";
   return {
-    manifest: { name: "gpujs", version: VERSION, precision: "float32", environment, device: `gpu.js 2.24 ${rt.mode}${async ? ", async kernels" : ""}`, capabilities: [...CAPABILITIES] },
+    manifest: {
+      name: "gpujs",
+      version: VERSION,
+      precision: "float32",
+      environment,
+      device: `gpu.js 2.24 ${rt.mode}${async ? ", async kernels" : ""}`,
+      capabilities: [...CAPABILITIES],
+    },
     net222: createNet222Ops(rt),
     cnn: createCnnOps(rt),
     async dispose() {

@@ -1,4 +1,13 @@
-import { weightsOf, WEIGHT_NAMES, type Forward, type Gradients, type Net222Config, type Net222Ops, type StepRecord, type Weights } from "@nnspec/spec";
+import {
+  weightsOf,
+  WEIGHT_NAMES,
+  type Forward,
+  type Gradients,
+  type Net222Config,
+  type Net222Ops,
+  type StepRecord,
+  type Weights,
+} from "@nnspec/spec";
 import type { GpuRuntime, KernelThis } from "./runtime.ts";
 
 /**
@@ -14,7 +23,12 @@ const OUT = FORWARD_ORDER.length + WEIGHT_NAMES.length;
 
 function evaluate(this: KernelThis<never>, q: Float32Array, w: Float32Array): number {
   const t = this.thread.x;
-  const i1 = q[0]!, i2 = q[1]!, t1 = q[2]!, t2 = q[3]!, b1 = q[4]!, b2 = q[5]!;
+  const i1 = q[0]!,
+    i2 = q[1]!,
+    t1 = q[2]!,
+    t2 = q[3]!,
+    b1 = q[4]!,
+    b2 = q[5]!;
   const h1 = w[0]! * i1 + w[1]! * i2 + b1;
   const h2 = w[2]! * i1 + w[3]! * i2 + b1;
   const ah1 = 1 / (1 + Math.exp(-h1));
@@ -71,12 +85,15 @@ export function createNet222Ops(rt: GpuRuntime): Net222Ops {
   const evalK = () => rt.kernel("net222.evaluate", evaluate, OUT, {});
   const descendK = () => rt.kernel("net222.descend", descend, WEIGHT_NAMES.length, { G: FORWARD_ORDER.length });
   const run = async (c: Net222Config) => {
-    const q = await rt.upload(problem(c)), w = await rt.upload(weightVector(c));
+    const q = await rt.upload(problem(c)),
+      w = await rt.upload(weightVector(c));
     const ev = await evalK()(q, w);
     const v = await rt.read(ev, OUT);
     return { q, w, ev, v };
   };
-  const free = (...ts: Parameters<typeof rt.release>[0][]) => ts.forEach((t) => rt.release(t));
+  const free = (...ts: Parameters<typeof rt.release>[0][]) => {
+    for (const t of ts) rt.release(t);
+  };
   return {
     async forward(c) {
       const r = await run(c);

@@ -1,6 +1,15 @@
 import {
-  CPUKernel, GPU, HeadlessGLKernel, WebAssemblyKernel, WebGL2Kernel, WebGLKernel,
-  type IKernelRunShortcut, type Kernel as GpuKernel, type KernelFunction, type KernelVariable, type Texture,
+  CPUKernel,
+  GPU,
+  HeadlessGLKernel,
+  WebAssemblyKernel,
+  WebGL2Kernel,
+  WebGLKernel,
+  type IKernelRunShortcut,
+  type Kernel as GpuKernel,
+  type KernelFunction,
+  type KernelVariable,
+  type Texture,
 } from "gpu.js";
 
 /**
@@ -40,7 +49,10 @@ export class GpuRuntime {
    * `asyncKernels`: run kernels under gpu.js's async contract. On webasm that splits big kernels over a
    * worker pool (threads, identical results); on WebGL2 readbacks go through a fence instead of blocking.
    */
-  constructor(readonly requestedMode: GpujsMode, readonly asyncKernels = false) {
+  constructor(
+    readonly requestedMode: GpujsMode,
+    readonly asyncKernels = false,
+  ) {
     this.gpu = new GPU({ mode: requestedMode });
   }
 
@@ -58,7 +70,12 @@ export class GpuRuntime {
    * A cached kernel: `fn` over a flat output of `size` cells with `constants` baked in (they size loops and
    * index arithmetic, so each geometry compiles once). `name` only has to be unique per kernel body.
    */
-  kernel<K extends string>(name: string, fn: (this: KernelThis<K>, ...args: never[]) => number, size: number, constants: Readonly<Record<K, number>>): Kernel {
+  kernel<K extends string>(
+    name: string,
+    fn: (this: KernelThis<K>, ...args: never[]) => number,
+    size: number,
+    constants: Readonly<Record<K, number>>,
+  ): Kernel {
     if (this.destroyed) throw new Error("gpujs backend: runtime used after dispose()");
     const base = `${name}|${size}|${JSON.stringify(constants)}`;
     return async (...args: Arg[]) => {

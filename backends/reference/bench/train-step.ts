@@ -15,8 +15,10 @@ const { values } = parseArgs({
   },
 });
 const precision = values.precision as CnnPrecision;
-if (precision !== "float32" && precision !== "float64") throw new Error(`--precision must be float32 or float64, got ${values.precision}`);
-const reps = Number(values.reps), n = Number(values.batch);
+if (precision !== "float32" && precision !== "float64")
+  throw new Error(`--precision must be float32 or float64, got ${values.precision}`);
+const reps = Number(values.reps),
+  n = Number(values.batch);
 if (!(reps >= 1) || !(n >= 1)) throw new Error("--reps and --batch must be positive integers");
 
 const threads = Number(values.threads);
@@ -47,6 +49,8 @@ cpuMs = 0;
 for (let r = 0; r < reps; r++) times.push(await once(r + 2));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)]!;
-console.log(`precision ${precision}, threads ${threads}, batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)}); ` +
-  `process CPU ${(cpuMs / reps).toFixed(0)} ms/step (all threads; ≈ wall × threads when the cores are free)`);
+console.log(
+  `precision ${precision}, threads ${threads}, batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)}); ` +
+    `process CPU ${(cpuMs / reps).toFixed(0)} ms/step (all threads; ≈ wall × threads when the cores are free)`,
+);
 await model.dispose();

@@ -1,14 +1,25 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  CNN_BUFFERS, CNN_PARAMS, compareValues, dropoutKeeps, initParameters, mulberry32, summaryTable, toleranceFor,
-  type BlockName, type CnnModel, type CnnTensors,
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  compareValues,
+  dropoutKeeps,
+  initParameters,
+  mulberry32,
+  summaryTable,
+  toleranceFor,
+  type BlockName,
+  type CnnModel,
+  type CnnTensors,
 } from "@nnspec/spec";
 import { createCnnOps } from "../src/cnn/index.ts";
 
 const f64 = createCnnOps({ precision: "float64", threads: 1 });
 const f32 = createCnnOps({ precision: "float32", threads: 1 });
 const models: CnnModel[] = [];
-afterAll(async () => { for (const m of models) await m.dispose(); });
+afterAll(async () => {
+  for (const m of models) await m.dispose();
+});
 
 async function make(ops: typeof f64, parameters: CnnTensors, buffers?: CnnTensors): Promise<CnnModel> {
   const m = await ops.create(buffers ? { parameters, buffers } : { parameters });
@@ -25,22 +36,39 @@ function batch(n: number, seed: number): { x: Float64Array; labels: number[] } {
 
 function nll(logProbs: ArrayLike<number>, labels: readonly number[]): number {
   let s = 0;
-  labels.forEach((y, i) => { s -= logProbs[i * 10 + y]!; });
+  labels.forEach((y, i) => {
+    s -= logProbs[i * 10 + y]!;
+  });
   return s / labels.length;
 }
 
 /** Direct 7-loop convolution, the textbook definition (no im2col), for one layer on one batch. */
-function naiveConv(x: ArrayLike<number>, n: number, cin: number, H: number, W: number, w: ArrayLike<number>, b: ArrayLike<number>, cout: number): Float64Array {
+function naiveConv(
+  x: ArrayLike<number>,
+  n: number,
+  cin: number,
+  H: number,
+  W: number,
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  cout: number,
+): Float64Array {
   const out = new Float64Array(n * cout * H * W);
-  for (let i = 0; i < n; i++) for (let co = 0; co < cout; co++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) {
-    let s = b[co]!;
-    for (let ci = 0; ci < cin; ci++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
-      const yy = y + ky - 1, xs = xx + kx - 1;
-      if (yy < 0 || yy >= H || xs < 0 || xs >= W) continue;
-      s += w[((co * cin + ci) * 3 + ky) * 3 + kx]! * x[((i * cin + ci) * H + yy) * W + xs]!;
-    }
-    out[((i * cout + co) * H + y) * W + xx] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let co = 0; co < cout; co++)
+      for (let y = 0; y < H; y++)
+        for (let xx = 0; xx < W; xx++) {
+          let s = b[co]!;
+          for (let ci = 0; ci < cin; ci++)
+            for (let ky = 0; ky < 3; ky++)
+              for (let kx = 0; kx < 3; kx++) {
+                const yy = y + ky - 1,
+                  xs = xx + kx - 1;
+                if (yy < 0 || yy >= H || xs < 0 || xs >= W) continue;
+                s += w[((co * cin + ci) * 3 + ky) * 3 + kx]! * x[((i * cin + ci) * H + yy) * W + xs]!;
+              }
+          out[((i * cout + co) * H + y) * W + xx] = s;
+        }
   return out;
 }
 
@@ -48,7 +76,8 @@ describe("reference CNN, float64 path", () => {
   const params = initParameters(3);
   // Non-trivial BN affine parameters so their gradients and the folded normalisation are exercised.
   const rand = mulberry32(11);
-  for (const p of CNN_PARAMS) if (p.layer.startsWith("bn")) params[p.name] = params[p.name]!.map((v) => v + (rand() - 0.5) * 0.4);
+  for (const p of CNN_PARAMS)
+    if (p.layer.startsWith("bn")) params[p.name] = params[p.name]!.map((v) => v + (rand() - 0.5) * 0.4);
 
   it("summary is the architecture's torchsummary table", async () => {
     const m = await make(f64, params);
@@ -56,13 +85,15 @@ describe("reference CNN, float64 path", () => {
   });
 
   it("block1 and the BN running stats match a direct convolution + batch-norm computation", async () => {
-    const n = 3, { x } = batch(n, 5);
+    const n = 3,
+      { x } = batch(n, 5);
     const m = await make(f64, params);
     const r = await m.forward(x, n, { mode: "train", record: true });
     const conv = naiveConv(x, n, 1, 28, 28, params["conv1.weight"]!, params["conv1.bias"]!, 16);
     const bufs = await m.buffers();
     const expBlock = new Float64Array(conv.length);
-    const rm: number[] = [], rv: number[] = [];
+    const rm: number[] = [],
+      rv: number[] = [];
     const cnt = n * 784;
     for (let c = 0; c < 16; c++) {
       let s = 0;
@@ -72,11 +103,13 @@ describe("reference CNN, float64 path", () => {
       for (let i = 0; i < n; i++) for (let p = 0; p < 784; p++) v += (conv[(i * 16 + c) * 784 + p]! - mean) ** 2;
       rm.push(0.1 * mean);
       rv.push(0.9 + 0.1 * (v / (cnt - 1))); // unbiased variance into the running estimate
-      const g = params["bn1.weight"]![c]!, b = params["bn1.bias"]![c]!;
-      for (let i = 0; i < n; i++) for (let p = 0; p < 784; p++) {
-        const k = (i * 16 + c) * 784 + p;
-        expBlock[k] = Math.max(0, ((conv[k]! - mean) / Math.sqrt(v / cnt + 1e-5)) * g + b);
-      }
+      const g = params["bn1.weight"]![c]!,
+        b = params["bn1.bias"]![c]!;
+      for (let i = 0; i < n; i++)
+        for (let p = 0; p < 784; p++) {
+          const k = (i * 16 + c) * 784 + p;
+          expBlock[k] = Math.max(0, ((conv[k]! - mean) / Math.sqrt(v / cnt + 1e-5)) * g + b);
+        }
     }
     const tol = { rtol: 1e-10, atol: 1e-12 };
     expect(compareValues(r.blocks!.block1!, expBlock, tol).pass).toBe(true);
@@ -89,10 +122,20 @@ describe("reference CNN, float64 path", () => {
   });
 
   it("records every block output with the architecture's shapes, logProbs normalised", async () => {
-    const n = 2, { x } = batch(n, 6);
+    const n = 2,
+      { x } = batch(n, 6);
     const m = await make(f64, params);
     const r = await m.forward(x, n, { mode: "train", record: true, dropout: { seed: 4, step: 0 } });
-    const sizes: Record<string, number> = { block1: 12544, block4: 3136, block7: 784, pool1: 3136, pool2: 784, gap: 16, logits: 10, logProbs: 10 };
+    const sizes: Record<string, number> = {
+      block1: 12544,
+      block4: 3136,
+      block7: 784,
+      pool1: 3136,
+      pool2: 784,
+      gap: 16,
+      logits: 10,
+      logProbs: 10,
+    };
     for (const [k, s] of Object.entries(sizes)) expect(r.blocks![k as BlockName]!.length, k).toBe(s * n);
     for (let i = 0; i < n; i++) {
       let z = 0;
@@ -104,7 +147,8 @@ describe("reference CNN, float64 path", () => {
 
   it("gradients match central finite differences (train mode, dropout on)", async () => {
     // One image keeps ReLU/max-pool kinks rare enough for a tiny step; BN still normalises over 784 pixels.
-    const n = 1, { x, labels } = batch(n, 7);
+    const n = 1,
+      { x, labels } = batch(n, 7);
     const dropout = { seed: 9, step: 2 };
     const m = await make(f64, params);
     await m.forward(x, n, { mode: "train", dropout });
@@ -118,14 +162,28 @@ describe("reference CNN, float64 path", () => {
     };
     expect(Math.abs(loss - (await lossAt(params)))).toBeLessThan(1e-14);
     const pick = mulberry32(21);
-    for (const name of ["conv1.weight", "conv1.bias", "bn1.weight", "conv3.weight", "bn3.bias", "conv5.weight", "bn6.weight", "conv8.weight", "conv9.bias", "bn9.weight", "fc.weight", "fc.bias"]) {
+    for (const name of [
+      "conv1.weight",
+      "conv1.bias",
+      "bn1.weight",
+      "conv3.weight",
+      "bn3.bias",
+      "conv5.weight",
+      "bn6.weight",
+      "conv8.weight",
+      "conv9.bias",
+      "bn9.weight",
+      "fc.weight",
+      "fc.bias",
+    ]) {
       const g = grads[name]!;
       let gmax = 0;
       for (const v of g) gmax = Math.max(gmax, Math.abs(v));
       for (let t = 0; t < 2; t++) {
         const i = Math.floor(pick() * g.length);
         const h = 1e-7;
-        const plus = { ...params, [name]: params[name]!.slice() }, minus = { ...params, [name]: params[name]!.slice() };
+        const plus = { ...params, [name]: params[name]!.slice() },
+          minus = { ...params, [name]: params[name]!.slice() };
         plus[name]![i] = params[name]![i]! + h;
         minus[name]![i] = params[name]![i]! - h;
         const fd = ((await lossAt(plus)) - (await lossAt(minus))) / (2 * h);
@@ -135,7 +193,8 @@ describe("reference CNN, float64 path", () => {
   });
 
   it("SGD step follows sgdUpdate (momentum buffer starts at the first gradient)", async () => {
-    const n = 2, { x, labels } = batch(n, 8);
+    const n = 2,
+      { x, labels } = batch(n, 8);
     const m = await make(f64, params);
     const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 1e-3 };
     await m.forward(x, n, { mode: "train" });
@@ -160,15 +219,27 @@ describe("reference CNN, float64 path", () => {
   });
 
   it("dropout: identity in eval and when omitted, inverted scaling by the shared mask rule in train", async () => {
-    const n = 2, { x } = batch(n, 9);
-    const bufs = Object.fromEntries(CNN_BUFFERS.map((b) => [b.name, new Float64Array(b.size).fill(b.role === "running_var" ? 1 : 0)]));
+    const n = 2,
+      { x } = batch(n, 9);
+    const bufs = Object.fromEntries(
+      CNN_BUFFERS.map((b) => [b.name, new Float64Array(b.size).fill(b.role === "running_var" ? 1 : 0)]),
+    );
     const evalPlain = await (await make(f64, params, bufs)).forward(x, n, { mode: "eval", record: true });
-    const evalDrop = await (await make(f64, params, bufs)).forward(x, n, { mode: "eval", record: true, dropout: { seed: 1, step: 0 } });
+    const evalDrop = await (await make(f64, params, bufs)).forward(x, n, {
+      mode: "eval",
+      record: true,
+      dropout: { seed: 1, step: 0 },
+    });
     expect(Array.from(evalDrop.logProbs)).toEqual(Array.from(evalPlain.logProbs));
     const off = await (await make(f64, params)).forward(x, n, { mode: "train", record: true });
-    const on = await (await make(f64, params)).forward(x, n, { mode: "train", record: true, dropout: { seed: 5, step: 3 } });
+    const on = await (await make(f64, params)).forward(x, n, {
+      mode: "train",
+      record: true,
+      dropout: { seed: 5, step: 3 },
+    });
     // Everything up to pool1 is dropout-free; pool1 is reported after drop1 (layer index 0, p = 0.2).
-    const pre = off.blocks!.pool1!, post = on.blocks!.pool1!;
+    const pre = off.blocks!.pool1!,
+      post = on.blocks!.pool1!;
     expect(Array.from(on.blocks!.block3!)).toEqual(Array.from(off.blocks!.block3!));
     let dropped = 0;
     for (let i = 0; i < pre.length; i++) {
@@ -196,24 +267,30 @@ describe("reference CNN, float32 path and threads", () => {
   const params = initParameters(4);
 
   it("float32 agrees with float64 to the float32 tolerance (forward, gradients, buffers)", async () => {
-    const n = 4, { x, labels } = batch(n, 12);
+    const n = 4,
+      { x, labels } = batch(n, 12);
     const opts = { mode: "train" as const, record: true, dropout: { seed: 2, step: 1 } };
-    const a = await make(f64, params), b = await make(f32, params);
-    const ra = await a.forward(x, n, opts), rb = await b.forward(x, n, opts);
+    const a = await make(f64, params),
+      b = await make(f32, params);
+    const ra = await a.forward(x, n, opts),
+      rb = await b.forward(x, n, opts);
     expect(rb.logProbs).toBeInstanceOf(Float32Array);
-    const vt = toleranceFor("float32", "value"), gt = toleranceFor("float32", "gradient");
+    const vt = toleranceFor("float32", "value"),
+      gt = toleranceFor("float32", "gradient");
     for (const k of ["block3", "pool2", "block9", "logProbs"] as const) {
       const c = compareValues(rb.blocks![k]!, ra.blocks![k]!, vt);
       expect(c.pass, `${k}: worst ratio ${c.worstRatio}`).toBe(true);
     }
     await a.backward(labels);
     await b.backward(labels);
-    const ga = await a.gradients(), gb = await b.gradients();
+    const ga = await a.gradients(),
+      gb = await b.gradients();
     for (const p of CNN_PARAMS) {
       const c = compareValues(gb[p.name]!, ga[p.name]!, gt, "gradient");
       expect(c.pass, `${p.name}: worst ratio ${c.worstRatio}`).toBe(true);
     }
-    const ba = await a.buffers(), bb = await b.buffers();
+    const ba = await a.buffers(),
+      bb = await b.buffers();
     for (const s of CNN_BUFFERS) {
       const c = compareValues(bb[s.name]!, ba[s.name]!, vt);
       expect(c.pass, `${s.name}: worst ratio ${c.worstRatio}`).toBe(true);
@@ -221,26 +298,37 @@ describe("reference CNN, float32 path and threads", () => {
   });
 
   it("two threads compute what one thread computes", async () => {
-    const n = 5, { x, labels } = batch(n, 13);
+    const n = 5,
+      { x, labels } = batch(n, 13);
     const two = createCnnOps({ precision: "float64", threads: 2 });
-    const a = await make(f64, params), b = await make(two, params);
+    const a = await make(f64, params),
+      b = await make(two, params);
     const opts = { mode: "train" as const, dropout: { seed: 3, step: 0 } };
-    const ra = await a.forward(x, n, opts), rb = await b.forward(x, n, opts);
+    const ra = await a.forward(x, n, opts),
+      rb = await b.forward(x, n, opts);
     expect(compareValues(rb.logProbs, ra.logProbs, toleranceFor("float64", "value")).pass).toBe(true);
     await a.backward(labels);
     await b.backward(labels);
-    const ga = await a.gradients(), gb = await b.gradients();
-    for (const p of CNN_PARAMS) expect(compareValues(gb[p.name]!, ga[p.name]!, toleranceFor("float64", "gradient"), "gradient").pass, p.name).toBe(true);
+    const ga = await a.gradients(),
+      gb = await b.gradients();
+    for (const p of CNN_PARAMS)
+      expect(
+        compareValues(gb[p.name]!, ga[p.name]!, toleranceFor("float64", "gradient"), "gradient").pass,
+        p.name,
+      ).toBe(true);
   });
 
   it("trains: loss falls over 20 steps on a separable synthetic problem (float32, 2 threads)", async () => {
     // Class k: a bright 8×8 square in quadrant k (4 classes), plus noise.
-    const n = 16, rand = mulberry32(17);
-    const x = new Float32Array(n * 784), labels: number[] = [];
+    const n = 16,
+      rand = mulberry32(17);
+    const x = new Float32Array(n * 784),
+      labels: number[] = [];
     for (let i = 0; i < n; i++) {
       const k = i % 4;
       labels.push(k);
-      const oy = 3 + Math.floor(k / 2) * 14, ox = 3 + (k % 2) * 14;
+      const oy = 3 + Math.floor(k / 2) * 14,
+        ox = 3 + (k % 2) * 14;
       for (let p = 0; p < 784; p++) x[i * 784 + p] = -0.42 + rand() * 0.3;
       for (let y = 0; y < 8; y++) for (let xx = 0; xx < 8; xx++) x[i * 784 + (oy + y) * 28 + ox + xx] = 2.8;
     }
@@ -252,6 +340,8 @@ describe("reference CNN, float32 path and threads", () => {
       await m.step({ lr: 0.05, momentum: 0.9, weightDecay: 0 });
     }
     expect(losses.every(Number.isFinite)).toBe(true);
-    expect(Math.min(...losses.slice(-3)), `losses ${losses.map((l) => l.toFixed(3)).join(" ")}`).toBeLessThan(0.5 * losses[0]!);
+    expect(Math.min(...losses.slice(-3)), `losses ${losses.map((l) => l.toFixed(3)).join(" ")}`).toBeLessThan(
+      0.5 * losses[0]!,
+    );
   });
 });

@@ -1,5 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
-import { weightsOf, type Forward, type Gradients, type Net222Config, type Net222Ops, type StepRecord, type Weights } from "@nnspec/spec";
+import {
+  weightsOf,
+  type Forward,
+  type Gradients,
+  type Net222Config,
+  type Net222Ops,
+  type StepRecord,
+  type Weights,
+} from "@nnspec/spec";
 
 /**
  * The 2-2-2 network as tfjs float32 tensors: two dense sigmoid layers on a column vector, squared error, and
@@ -27,13 +35,34 @@ async function evaluate(c: Net222Config): Promise<Evaluated> {
     };
     const f = layers(W1, W2);
     const [gW1, gW2] = tf.grads((w1: tf.Tensor, w2: tf.Tensor) => tf.sum(layers(w1, w2).E))([W1, W2]);
-    return tf.concat([f.h, f.ah, f.o, f.ao, f.E, tf.sum(f.E).reshape([1, 1]), gW1!.reshape([4, 1]), gW2!.reshape([4, 1])]);
+    return tf.concat([
+      f.h,
+      f.ah,
+      f.o,
+      f.ao,
+      f.E,
+      tf.sum(f.E).reshape([1, 1]),
+      gW1!.reshape([4, 1]),
+      gW2!.reshape([4, 1]),
+    ]);
   });
   const v = await result.data();
   result.dispose();
   const at = (i: number) => v[i]!;
   return {
-    forward: { h1: at(0), h2: at(1), a_h1: at(2), a_h2: at(3), o1: at(4), o2: at(5), a_o1: at(6), a_o2: at(7), E1: at(8), E2: at(9), E_total: at(10) },
+    forward: {
+      h1: at(0),
+      h2: at(1),
+      a_h1: at(2),
+      a_h2: at(3),
+      o1: at(4),
+      o2: at(5),
+      a_o1: at(6),
+      a_o2: at(7),
+      E1: at(8),
+      E2: at(9),
+      E_total: at(10),
+    },
     gradients: { w1: at(11), w2: at(12), w3: at(13), w4: at(14), w5: at(15), w6: at(16), w7: at(17), w8: at(18) },
   };
 }
@@ -46,7 +75,9 @@ async function descend(c: Net222Config, g: Gradients, lr: number): Promise<Net22
   const next = await t.data();
   t.dispose();
   const out = { ...c };
-  names.forEach((k, i) => { out[k] = next[i]!; });
+  names.forEach((k, i) => {
+    out[k] = next[i]!;
+  });
   return out;
 }
 

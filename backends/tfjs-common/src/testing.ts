@@ -17,7 +17,8 @@ export function trainingKit(n: number, seed = 11): TrainingKit {
   const labels = Array.from({ length: n }, () => Math.floor(rand() * 10));
   const sgd = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
   return {
-    x, labels,
+    x,
+    labels,
     async trainSteps(model, steps) {
       const losses: number[] = [];
       for (let s = 0; s < steps; s++) {

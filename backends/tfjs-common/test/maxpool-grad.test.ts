@@ -10,16 +10,22 @@ function firstMaxGrad(x: Float32Array, dy: Float32Array, n: number, h: number, w
   const dx = new Float32Array(x.length);
   let tiedWindows = 0;
   const at = (b: number, i: number, j: number, ch: number) => ((b * h + i) * w + j) * c + ch;
-  for (let b = 0; b < n; b++) for (let i = 0; i < h / 2; i++) for (let j = 0; j < w / 2; j++) for (let ch = 0; ch < c; ch++) {
-    let best = at(b, 2 * i, 2 * j, ch), ties = 0;
-    for (let a = 0; a < 2; a++) for (let d = 0; d < 2; d++) {
-      const k = at(b, 2 * i + a, 2 * j + d, ch);
-      if (x[k]! > x[best]!) best = k;
-    }
-    for (let a = 0; a < 2; a++) for (let d = 0; d < 2; d++) if (x[at(b, 2 * i + a, 2 * j + d, ch)] === x[best]) ties++;
-    if (ties >= 2) tiedWindows++;
-    dx[best] = dy[((b * (h / 2) + i) * (w / 2) + j) * c + ch]!;
-  }
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < h / 2; i++)
+      for (let j = 0; j < w / 2; j++)
+        for (let ch = 0; ch < c; ch++) {
+          let best = at(b, 2 * i, 2 * j, ch),
+            ties = 0;
+          for (let a = 0; a < 2; a++)
+            for (let d = 0; d < 2; d++) {
+              const k = at(b, 2 * i + a, 2 * j + d, ch);
+              if (x[k]! > x[best]!) best = k;
+            }
+          for (let a = 0; a < 2; a++)
+            for (let d = 0; d < 2; d++) if (x[at(b, 2 * i + a, 2 * j + d, ch)] === x[best]) ties++;
+          if (ties >= 2) tiedWindows++;
+          dx[best] = dy[((b * (h / 2) + i) * (w / 2) + j) * c + ch]!;
+        }
   return { dx, tiedWindows };
 }
 
@@ -42,6 +48,8 @@ describe("tfjs maxPoolGrad", () => {
 
   it("rejects a window that does not tile the input", () => {
     const x = tf.zeros([1, 5, 4, 1]) as tf.Tensor4D;
-    expect(() => maxPoolGrad(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, x, tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, 2)).toThrow(/not a multiple/);
+    expect(() =>
+      maxPoolGrad(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, x, tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, 2),
+    ).toThrow(/not a multiple/);
   });
 });

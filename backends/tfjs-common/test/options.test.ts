@@ -26,9 +26,11 @@ describe("@nnspec/tfjs-common options", () => {
       const o = await oneStep(createCnnOps({ label: `t-${other}`, channelSum: other }));
       expect(o.loss, other).toBeCloseTo(gemm.loss, 5);
       for (const name of ["conv1.weight", "bn1.bias", "bn9.weight", "fc.bias"]) {
-        const a = gemm.grads[name]!, b = o.grads[name]!;
+        const a = gemm.grads[name]!,
+          b = o.grads[name]!;
         const max = Math.max(...Array.from(a, Math.abs));
-        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!), `${other} ${name}[${i}]`).toBeLessThanOrEqual(1e-4 * max);
+        for (let i = 0; i < a.length; i++)
+          expect(Math.abs(a[i]! - b[i]!), `${other} ${name}[${i}]`).toBeLessThanOrEqual(1e-4 * max);
       }
     }
   });
@@ -37,10 +39,13 @@ describe("@nnspec/tfjs-common options", () => {
     const plain = await oneStep(createCnnOps({ label: "t-plain", channelSum: "gemm" }));
     const fused = await oneStep(createCnnOps({ label: "t-fused", channelSum: "gemm", affineByGemm: true }));
     expect(fused.loss).toBe(plain.loss);
-    for (const [name, g] of Object.entries(plain.grads)) expect(Array.from(fused.grads[name]!), name).toEqual(Array.from(g));
+    for (const [name, g] of Object.entries(plain.grads))
+      expect(Array.from(fused.grads[name]!), name).toEqual(Array.from(g));
     // Eval mode uses the same path with the running statistics.
     const evalOut = async (affineByGemm: boolean) => {
-      const model = await createCnnOps({ label: "t-eval", channelSum: "gemm", affineByGemm }).create({ parameters: initParameters(3) });
+      const model = await createCnnOps({ label: "t-eval", channelSum: "gemm", affineByGemm }).create({
+        parameters: initParameters(3),
+      });
       const { logProbs } = await model.forward(x, N, { mode: "eval" });
       await model.dispose();
       return Array.from(logProbs);
@@ -49,7 +54,9 @@ describe("@nnspec/tfjs-common options", () => {
   });
 
   it("names the backend it serves in its errors", async () => {
-    const model = await createCnnOps({ label: "tfjs-test", channelSum: "reduce" }).create({ parameters: initParameters(1) });
+    const model = await createCnnOps({ label: "tfjs-test", channelSum: "reduce" }).create({
+      parameters: initParameters(1),
+    });
     await expect(model.backward(labels)).rejects.toThrow(/^tfjs-test CNN: backward\(\) needs a train-mode forward/);
     await model.dispose();
   });

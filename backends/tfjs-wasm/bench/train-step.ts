@@ -17,8 +17,10 @@ const { values } = parseArgs({
     threads: { type: "string" },
   },
 });
-const reps = Number(values.reps), n = Number(values.batch);
-if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(n) || n < 1) throw new Error("--reps and --batch must be positive integers");
+const reps = Number(values.reps),
+  n = Number(values.batch);
+if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(n) || n < 1)
+  throw new Error("--reps and --batch must be positive integers");
 
 const backend = await createBackend(values.threads !== undefined ? { threads: Number(values.threads) } : {});
 const model = await backend.cnn!.create({ parameters: initParameters(1) });
@@ -41,16 +43,26 @@ const times: number[] = [];
 for (let r = 0; r < reps; r++) times.push(await once(r + 2));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)]!;
-console.log(`${backend.manifest.device}; batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)})`);
+console.log(
+  `${backend.manifest.device}; batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)})`,
+);
 
 if (values.profile) {
-  const info = await tf.profile(async () => { await once(reps + 2); });
+  const info = await tf.profile(async () => {
+    await once(reps + 2);
+  });
   const byKernel = new Map<string, { ms: number; count: number }>();
   for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : (await k.kernelTimeMs as unknown as { error?: string }) ? 0 : 0;
+    const ms =
+      typeof k.kernelTimeMs === "number"
+        ? k.kernelTimeMs
+        : ((await k.kernelTimeMs) as unknown as { error?: string })
+          ? 0
+          : 0;
     const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
     const e = byKernel.get(key) ?? { ms: 0, count: 0 };
-    e.ms += ms; e.count++;
+    e.ms += ms;
+    e.count++;
     byKernel.set(key, e);
   }
   const total = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);

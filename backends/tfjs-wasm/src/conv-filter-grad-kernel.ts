@@ -10,7 +10,11 @@ import * as tf from "@tensorflow/tfjs";
  */
 const BACKEND = "wasm";
 
-type KernelFn = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
+type KernelFn = (args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}) => tf.TensorInfo | tf.TensorInfo[];
 
 function wasmKernel(name: string): KernelFn {
   const k = tf.getKernel(name, BACKEND);
@@ -35,17 +39,41 @@ export function registerConv2dFilterGrad(): void {
       const a = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
       const [kh, kw] = a.filterShape;
       const strides = typeof a.strides === "number" ? [a.strides, a.strides] : a.strides;
-      if (strides[0] !== 1 || strides[1] !== 1) throw new Error("Conv2DBackpropFilter (wasm, nnspec): only stride 1 is supported");
+      if (strides[0] !== 1 || strides[1] !== 1)
+        throw new Error("Conv2DBackpropFilter (wasm, nnspec): only stride 1 is supported");
       if (a.dataFormat !== "NHWC") throw new Error("Conv2DBackpropFilter (wasm, nnspec): only NHWC is supported");
-      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, 1, 1, a.pad, a.dimRoundingMode);
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        a.filterShape,
+        1,
+        1,
+        a.pad,
+        a.dimRoundingMode,
+      );
       const { top, bottom, left, right } = info.padInfo;
       const xT = one(transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } }));
       const dyT = one(transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } }));
-      const g = one(conv2d({
-        inputs: { x: xT, filter: dyT }, backend,
-        attrs: { strides: 1, pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: "NHWC", dilations: 1 },
-      }));
-      if (g.shape[1] !== kh || g.shape[2] !== kw) throw new Error(`Conv2DBackpropFilter (wasm, nnspec): got a ${g.shape[1]}×${g.shape[2]} gradient for a ${kh}×${kw} filter`);
+      const g = one(
+        conv2d({
+          inputs: { x: xT, filter: dyT },
+          backend,
+          attrs: {
+            strides: 1,
+            pad: [
+              [0, 0],
+              [top, bottom],
+              [left, right],
+              [0, 0],
+            ],
+            dataFormat: "NHWC",
+            dilations: 1,
+          },
+        }),
+      );
+      if (g.shape[1] !== kh || g.shape[2] !== kw)
+        throw new Error(
+          `Conv2DBackpropFilter (wasm, nnspec): got a ${g.shape[1]}×${g.shape[2]} gradient for a ${kh}×${kw} filter`,
+        );
       const out = one(transpose({ inputs: { x: g }, backend, attrs: { perm: [1, 2, 0, 3] } }));
       const b = backend as { disposeData(id: tf.DataId): void };
       for (const t of [xT, dyT, g]) b.disposeData(t.dataId);

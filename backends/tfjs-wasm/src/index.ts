@@ -17,11 +17,17 @@ export interface TfjsWasmOptions {
 function parseOptions(options: Record<string, unknown>): TfjsWasmOptions {
   const { wasmDir, threads, precision, ...rest } = options;
   const unknown = Object.keys(rest);
-  if (unknown.length) throw new Error(`tfjs-wasm backend: unknown option(s) ${unknown.join(", ")} (known: wasmDir, threads, precision)`);
+  if (unknown.length)
+    throw new Error(`tfjs-wasm backend: unknown option(s) ${unknown.join(", ")} (known: wasmDir, threads, precision)`);
   // Callers generic over backends may ask for a precision; tfjs wasm computes in float32 only.
-  if (precision !== undefined && precision !== "float32") throw new Error(`tfjs-wasm backend: precision ${String(precision)} is not available (float32 only)`);
-  if (wasmDir !== undefined && typeof wasmDir !== "string") throw new Error(`tfjs-wasm backend: option wasmDir must be a string, got ${typeof wasmDir}`);
-  if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1 && threads <= 8))
+  if (precision !== undefined && precision !== "float32")
+    throw new Error(`tfjs-wasm backend: precision ${String(precision)} is not available (float32 only)`);
+  if (wasmDir !== undefined && typeof wasmDir !== "string")
+    throw new Error(`tfjs-wasm backend: option wasmDir must be a string, got ${typeof wasmDir}`);
+  if (
+    threads !== undefined &&
+    !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1 && threads <= 8)
+  )
     throw new Error(`tfjs-wasm backend: option threads must be an integer from 1 to 8, got ${String(threads)}`);
   return { ...(wasmDir !== undefined ? { wasmDir } : {}), ...(threads !== undefined ? { threads } : {}) };
 }
@@ -33,7 +39,14 @@ function parseOptions(options: Record<string, unknown>): TfjsWasmOptions {
 export async function createBackend(options: Record<string, unknown> = {}): Promise<Backend> {
   const runtime = await startWasm(parseOptions(options));
   return {
-    manifest: { name: "tfjs-wasm", version: VERSION, precision: "float32", environment: "node", device: runtime.device, capabilities: [...CAPABILITIES] },
+    manifest: {
+      name: "tfjs-wasm",
+      version: VERSION,
+      precision: "float32",
+      environment: "node",
+      device: runtime.device,
+      capabilities: [...CAPABILITIES],
+    },
     net222: net222Ops,
     cnn: createCnnOps({ label: "tfjs-wasm", channelSum: "pool", affineByGemm: true }),
   };

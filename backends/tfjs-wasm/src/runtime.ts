@@ -58,7 +58,9 @@ export async function startWasm(options: WasmRuntimeOptions = {}): Promise<WasmR
   const wasmDir = options.wasmDir ?? defaultWasmDir();
   if (started) {
     if (options.wasmDir !== undefined && wasmDir !== started.wasmDir)
-      throw new Error(`tfjs wasm is already running from ${started.wasmDir}; it cannot be restarted from ${wasmDir} in the same process`);
+      throw new Error(
+        `tfjs wasm is already running from ${started.wasmDir}; it cannot be restarted from ${wasmDir} in the same process`,
+      );
     if (tf.getBackend() !== "wasm") await tf.setBackend("wasm");
     return started.runtime;
   }
@@ -68,7 +70,9 @@ export async function startWasm(options: WasmRuntimeOptions = {}): Promise<WasmR
   const threaded = simd && wanted > 1 && typeof SharedArrayBuffer === "function";
   const binary = join(wasmDir, binaryName(simd, threaded));
   if (!existsSync(binary))
-    throw new WasmBinaryNotFoundError(`tfjs wasm backend: WebAssembly binary not found: looked for ${binary} (SIMD ${simd ? "on" : "off"}); pass wasmDir pointing at @tensorflow/tfjs-backend-wasm/dist`);
+    throw new WasmBinaryNotFoundError(
+      `tfjs wasm backend: WebAssembly binary not found: looked for ${binary} (SIMD ${simd ? "on" : "off"}); pass wasmDir pointing at @tensorflow/tfjs-backend-wasm/dist`,
+    );
   let threads = 1;
   if (threaded) {
     threads = (await startThreadedWasm(wasmDir, wanted)).threads;
@@ -79,7 +83,9 @@ export async function startWasm(options: WasmRuntimeOptions = {}): Promise<WasmR
   }
   registerConv2dFilterGrad();
   const runtime: WasmRuntime = {
-    simd, threads, binary,
+    simd,
+    threads,
+    binary,
     device: `tfjs ${tf.version.tfjs} wasm (${binaryName(simd, threaded)}), SIMD ${simd ? "on" : "off"}, ${threads} thread${threads === 1 ? "" : "s"}`,
   };
   started = { runtime, wasmDir };

@@ -47,14 +47,17 @@ function workerScript(source: string): string {
 }
 
 export async function startThreadedWasm(wasmDir: string, threads: number): Promise<ThreadedWasm> {
-  if (threads < 2 || threads > PTHREAD_POOL) throw new Error(`tfjs-wasm: a threaded start needs 2..${PTHREAD_POOL} threads, got ${threads}`);
+  if (threads < 2 || threads > PTHREAD_POOL)
+    throw new Error(`tfjs-wasm: a threaded start needs 2..${PTHREAD_POOL} threads, got ${threads}`);
   const require = createRequire(import.meta.url);
   const wasmOut = join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "..", "wasm-out");
   const factoryFile = join(wasmOut, "tfjs-backend-wasm-threaded-simd.js");
   const factory = require(factoryFile) as Factory;
   // The package ships the worker script as a JS string whose "\n" escapes were unescaped into real newlines
   // (tfjs re-escapes them before making its blob); do the same before writing it out.
-  const { wasmWorkerContents } = require(join(wasmOut, "tfjs-backend-wasm-threaded-simd.worker.js")) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(join(wasmOut, "tfjs-backend-wasm-threaded-simd.worker.js")) as {
+    wasmWorkerContents: string;
+  };
   const worker = workerScript(wasmWorkerContents.replace(/\n/g, "\\n"));
   const binary = join(wasmDir, "tfjs-backend-wasm-threaded-simd.wasm");
 
@@ -65,9 +68,11 @@ export async function startThreadedWasm(wasmDir: string, threads: number): Promi
   try {
     module = await new Promise<EmscriptenModule>((resolve, reject) => {
       factory({
-        locateFile: (path: string, prefix: string) => path.endsWith(".worker.js") ? worker : path.endsWith(".wasm") ? binary : prefix + path,
+        locateFile: (path: string, prefix: string) =>
+          path.endsWith(".worker.js") ? worker : path.endsWith(".wasm") ? binary : prefix + path,
         mainScriptUrlOrBlob: factoryFile,
-        onAbort: (what: unknown) => reject(new Error(`tfjs-wasm: the threaded wasm module aborted while loading ${binary}: ${String(what)}`)),
+        onAbort: (what: unknown) =>
+          reject(new Error(`tfjs-wasm: the threaded wasm module aborted while loading ${binary}: ${String(what)}`)),
       }).then(resolve, reject);
     });
   } finally {
@@ -86,7 +91,8 @@ export async function startThreadedWasm(wasmDir: string, threads: number): Promi
   // BackendWasm's constructor creates the XNNPACK pool with the count set above.
   tf.registerBackend("wasm", () => new BackendWasm(module as never), 2);
   const ok = await tf.setBackend("wasm");
-  if (!ok || tf.getBackend() !== "wasm") throw new Error(`tfjs wasm backend failed to initialise from ${binary} (threaded)`);
+  if (!ok || tf.getBackend() !== "wasm")
+    throw new Error(`tfjs wasm backend failed to initialise from ${binary} (threaded)`);
   // The pool's threads wait for work forever; unreferenced, they do not keep a finished Node process alive.
   for (const w of module.PThread.runningWorkers) w.unref();
   const actual = (module.tfjs.getThreadsCount as () => number)();

@@ -27,7 +27,8 @@ describe("tfjs-wasm BatchNorm affine as a fused GEMM", () => {
     const fused = await run(createCnnOps({ label: "fused", channelSum: "gemm", affineByGemm: true }));
     expect(fused.logProbs).toEqual(plain.logProbs);
     expect(fused.loss).toBe(plain.loss);
-    for (const [name, g] of Object.entries(plain.grads)) expect(Array.from(fused.grads[name]!), name).toEqual(Array.from(g));
+    for (const [name, g] of Object.entries(plain.grads))
+      expect(Array.from(fused.grads[name]!), name).toEqual(Array.from(g));
     expect(fused.evalOut).toEqual(plain.evalOut);
   });
 });

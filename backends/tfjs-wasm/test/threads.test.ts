@@ -19,16 +19,21 @@ describe("tfjs-wasm threads in Node", () => {
     const f = Float32Array.from({ length: 9 * ci * co }, (_, i) => Math.cos(i));
     const got = await tf.conv2d(tf.tensor4d(x, [n, h, w, ci]), tf.tensor4d(f, [3, 3, ci, co]), 1, "same").data();
     let worst = 0;
-    for (let b0 = 0; b0 < n; b0++) for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) for (let o = 0; o < co; o++) {
-      let s = 0;
-      for (let dy = -1; dy <= 1; dy++) for (let dz = -1; dz <= 1; dz++) for (let c = 0; c < ci; c++) {
-        const yy = y + dy, zz = z + dz;
-        if (yy < 0 || yy >= h || zz < 0 || zz >= w) continue;
-        s += x[((b0 * h + yy) * w + zz) * ci + c]! * f[(((dy + 1) * 3 + dz + 1) * ci + c) * co + o]!;
-      }
-      worst = Math.max(worst, Math.abs(s - got[((b0 * h + y) * w + z) * co + o]!));
-    }
+    for (let b0 = 0; b0 < n; b0++)
+      for (let y = 0; y < h; y++)
+        for (let z = 0; z < w; z++)
+          for (let o = 0; o < co; o++) {
+            let s = 0;
+            for (let dy = -1; dy <= 1; dy++)
+              for (let dz = -1; dz <= 1; dz++)
+                for (let c = 0; c < ci; c++) {
+                  const yy = y + dy,
+                    zz = z + dz;
+                  if (yy < 0 || yy >= h || zz < 0 || zz >= w) continue;
+                  s += x[((b0 * h + yy) * w + zz) * ci + c]! * f[(((dy + 1) * 3 + dz + 1) * ci + c) * co + o]!;
+                }
+            worst = Math.max(worst, Math.abs(s - got[((b0 * h + y) * w + z) * co + o]!));
+          }
     expect(worst).toBeLessThan(1e-4);
   });
-
 });

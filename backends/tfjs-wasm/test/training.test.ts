@@ -51,7 +51,8 @@ describe("tfjs-wasm CNN training", () => {
       await model.dispose();
       return { losses, params };
     };
-    const a = await run(), b = await run();
+    const a = await run(),
+      b = await run();
     expect(b.losses).toEqual(a.losses);
     expect(b.params["conv5.weight"]).toEqual(a.params["conv5.weight"]);
     expect(a.losses[2]).toBeLessThan(a.losses[0]!); // and it learns the batch
@@ -60,11 +61,14 @@ describe("tfjs-wasm CNN training", () => {
   it("builds dropout masks by the shared rule at NCHW indices", () => {
     const [n, c, h, w] = [2, 3, 4, 5];
     const mask = dropoutMaskNhwc(9, 1, 4, 0.2, n, c, h, w);
-    for (let s = 0; s < n; s++) for (let ch = 0; ch < c; ch++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) {
-      const nchw = ((s * c + ch) * h + y) * w + xx;
-      const nhwc = ((s * h + y) * w + xx) * c + ch;
-      expect(mask[nhwc]).toBeCloseTo(dropoutKeeps(9, 1, 4, nchw, 0.2) ? 1 / 0.8 : 0, 6);
-    }
+    for (let s = 0; s < n; s++)
+      for (let ch = 0; ch < c; ch++)
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < w; xx++) {
+            const nchw = ((s * c + ch) * h + y) * w + xx;
+            const nhwc = ((s * h + y) * w + xx) * c + ch;
+            expect(mask[nhwc]).toBeCloseTo(dropoutKeeps(9, 1, 4, nchw, 0.2) ? 1 / 0.8 : 0, 6);
+          }
   });
 
   it("supplies Conv2DBackpropFilter on wasm, so tf.grad through conv2d works and matches a direct sum", () => {
@@ -76,15 +80,21 @@ describe("tfjs-wasm CNN training", () => {
     const w0 = tf.zeros([3, 3, 3, 4]) as tf.Tensor4D;
     const g = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xt, f as tf.Tensor4D, 1, "same"), dyt)))(w0);
     const got = g.dataSync();
-    for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let ci = 0; ci < 3; ci++) for (let co = 0; co < 4; co++) {
-      let s = 0;
-      for (let n = 0; n < 2; n++) for (let y = 0; y < 5; y++) for (let xx = 0; xx < 5; xx++) {
-        const yy = y + a - 1, xi = xx + b - 1;
-        if (yy < 0 || yy >= 5 || xi < 0 || xi >= 5) continue;
-        s += xs[((n * 5 + yy) * 5 + xi) * 3 + ci]! * dys[((n * 5 + y) * 5 + xx) * 4 + co]!;
-      }
-      expect(got[((a * 3 + b) * 3 + ci) * 4 + co]).toBeCloseTo(s, 5);
-    }
+    for (let a = 0; a < 3; a++)
+      for (let b = 0; b < 3; b++)
+        for (let ci = 0; ci < 3; ci++)
+          for (let co = 0; co < 4; co++) {
+            let s = 0;
+            for (let n = 0; n < 2; n++)
+              for (let y = 0; y < 5; y++)
+                for (let xx = 0; xx < 5; xx++) {
+                  const yy = y + a - 1,
+                    xi = xx + b - 1;
+                  if (yy < 0 || yy >= 5 || xi < 0 || xi >= 5) continue;
+                  s += xs[((n * 5 + yy) * 5 + xi) * 3 + ci]! * dys[((n * 5 + y) * 5 + xx) * 4 + co]!;
+                }
+            expect(got[((a * 3 + b) * 3 + ci) * 4 + co]).toBeCloseTo(s, 5);
+          }
     tf.dispose([xt, dyt, w0, g]);
   });
 });

@@ -12,7 +12,9 @@ function parseOptions(options: Record<string, unknown>): { precision?: Precision
   const unknown = Object.keys(rest);
   if (unknown.length) throw new Error(`tfjs-webgl backend: unknown option(s) ${unknown.join(", ")} (known: precision)`);
   if (precision !== undefined && precision !== "float32" && precision !== "float16")
-    throw new Error(`tfjs-webgl backend: precision ${String(precision)} is not available (float32 where float32 textures render, else float16)`);
+    throw new Error(
+      `tfjs-webgl backend: precision ${String(precision)} is not available (float32 where float32 textures render, else float16)`,
+    );
   return precision !== undefined ? { precision } : {};
 }
 
@@ -26,9 +28,18 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
   const runtime = await startWebgl();
   const precision: Precision = runtime.float32Textures ? "float32" : "float16";
   if (wanted === "float32" && precision !== "float32")
-    throw new Error(`tfjs-webgl backend: float32 asked for, but this WebGL context (${runtime.renderer}) only renders float16 textures`);
+    throw new Error(
+      `tfjs-webgl backend: float32 asked for, but this WebGL context (${runtime.renderer}) only renders float16 textures`,
+    );
   return {
-    manifest: { name: "tfjs-webgl", version: VERSION, precision, environment: "browser", device: runtime.device, capabilities: [...CAPABILITIES] },
+    manifest: {
+      name: "tfjs-webgl",
+      version: VERSION,
+      precision,
+      environment: "browser",
+      device: runtime.device,
+      capabilities: [...CAPABILITIES],
+    },
     net222: net222Ops,
     cnn: createCnnOps({ label: "tfjs-webgl", channelSum: "reduce" }),
   };

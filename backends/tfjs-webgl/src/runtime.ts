@@ -31,9 +31,11 @@ export function rendererOf(gl: WebGLRenderingContext | WebGL2RenderingContext): 
 
 /** What a fresh canvas says about WebGL here, for the error message when tfjs cannot start on it. */
 function probeRenderer(): string {
-  if (typeof document === "undefined" && typeof OffscreenCanvas === "undefined") return "no canvas here (not a browser page)";
+  if (typeof document === "undefined" && typeof OffscreenCanvas === "undefined")
+    return "no canvas here (not a browser page)";
   try {
-    const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
+    const canvas =
+      typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
     const gl2 = canvas.getContext("webgl2") as WebGL2RenderingContext | null;
     if (gl2) return `WebGL2 context available, renderer ${rendererOf(gl2)}`;
     const gl1 = canvas.getContext("webgl") as WebGLRenderingContext | null;
@@ -60,24 +62,28 @@ let started: WebglRuntime | null = null;
  */
 export async function startWebgl(): Promise<WebglRuntime> {
   if (started) {
-    if (tf.getBackend() !== "webgl" && !(await tf.setBackend("webgl"))) throw new WebglUnavailableError("tfjs webgl backend: could not switch back to webgl");
+    if (tf.getBackend() !== "webgl" && !(await tf.setBackend("webgl")))
+      throw new WebglUnavailableError("tfjs webgl backend: could not switch back to webgl");
     return started;
   }
   const refuse = (why: string) =>
-    new WebglUnavailableError(`tfjs webgl backend: ${why}, and this backend never falls back to cpu (${probeRenderer()})`);
+    new WebglUnavailableError(
+      `tfjs webgl backend: ${why}, and this backend never falls back to cpu (${probeRenderer()})`,
+    );
   // tfjs-backend-webgl registers its factory only where device_util.isBrowser() holds.
   if (!tf.findBackendFactory("webgl")) throw refuse("tfjs registered no webgl backend here (not a browser page)");
   tf.env().set("SOFTWARE_WEBGL_ENABLED", true);
   tf.env().set("WEBGL_CPU_FORWARD", false);
   const ok = await tf.setBackend("webgl").catch(() => false);
   const backend = ok ? tf.findBackend("webgl") : null;
-  if (!ok || tf.getBackend() !== "webgl" || !isWebglBackend(backend))
-    throw refuse("no WebGL context could be had");
+  if (!ok || tf.getBackend() !== "webgl" || !isWebglBackend(backend)) throw refuse("no WebGL context could be had");
   const webglVersion = tf.env().getNumber("WEBGL_VERSION");
   const float32Textures = tf.env().getBool("WEBGL_RENDER_FLOAT32_ENABLED");
   const renderer = rendererOf(backend.gpgpu.gl);
   started = {
-    webglVersion, renderer, float32Textures,
+    webglVersion,
+    renderer,
+    float32Textures,
     device: `tfjs ${tf.version.tfjs} webgl, WebGL ${webglVersion}, ${renderer}, ${float32Textures ? "float32" : "float16"} textures`,
   };
   return started;

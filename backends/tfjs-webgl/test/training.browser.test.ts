@@ -59,7 +59,8 @@ describe("tfjs-webgl CNN training in Chromium", () => {
       await model.dispose();
       return { losses, params };
     };
-    const a = await run(), b = await run();
+    const a = await run(),
+      b = await run();
     expect(b.losses).toEqual(a.losses);
     for (const name of Object.keys(a.params)) expect(b.params[name], name).toEqual(a.params[name]);
     expect(a.losses[2]).toBeLessThan(a.losses[0]!); // and it learns the batch

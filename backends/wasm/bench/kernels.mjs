@@ -15,17 +15,33 @@ const trials = Number(values.trials);
 const { default: asc } = await import("assemblyscript/asc");
 const dir = mkdtempSync(join(tmpdir(), "nnspec-wasm-kernels-"));
 const file = join(dir, "kernels.wasm");
-const flags = ASC_FLAGS.filter((f, i, a) => !["--sharedMemory", "--initialMemory", "--maximumMemory"].includes(f) && !["--initialMemory", "--maximumMemory"].includes(a[i - 1]));
-const { error } = await asc.main([new URL("./kernels-entry.ts", import.meta.url).pathname, "-o", file, ...flags], { stdout: { write: () => true }, stderr: process.stderr });
+const flags = ASC_FLAGS.filter(
+  (f, i, a) =>
+    !["--sharedMemory", "--initialMemory", "--maximumMemory"].includes(f) &&
+    !["--initialMemory", "--maximumMemory"].includes(a[i - 1]),
+);
+const { error } = await asc.main([new URL("./kernels-entry.ts", import.meta.url).pathname, "-o", file, ...flags], {
+  stdout: { write: () => true },
+  stderr: process.stderr,
+});
 if (error) throw error;
 const memory = new WebAssembly.Memory({ initial: 2048 });
-const ex = (await WebAssembly.instantiate(readFileSync(file), { env: { memory, now: () => performance.now() } })).instance.exports;
+const ex = (await WebAssembly.instantiate(readFileSync(file), { env: { memory, now: () => performance.now() } }))
+  .instance.exports;
 rmSync(dir, { recursive: true, force: true });
 
 const f32 = new Float32Array(memory.buffer);
 for (let i = 0; i < f32.length; i++) f32[i] = ((i * 7919) % 1009) / 1009 - 0.5;
-const MB = 1 << 20, n = 8;
-const w = MB, U = MB + 16384, bias = MB + 65536, g = MB + 131072, dU = MB + 196608, work = MB + 262144, inp = 2 * MB, out = 16 * MB;
+const MB = 1 << 20,
+  n = 8;
+const w = MB,
+  U = MB + 16384,
+  bias = MB + 65536,
+  g = MB + 131072,
+  dU = MB + 196608,
+  work = MB + 262144,
+  inp = 2 * MB,
+  out = 16 * MB;
 ex.transformFilter(w, U);
 
 const rows = [];
@@ -34,10 +50,12 @@ for (const S of [28, 14, 7]) {
   const kernels = {
     "direct forward / input gradient": () => ex.direct(inp, S, w, bias, out, n, reps),
     "direct filter gradient": () => ex.directFilter(inp, S, out, g, n, reps),
-    ...(S % 2 === 0 ? {
-      "Winograd forward / input gradient": () => ex.winograd(inp, S, U, bias, out, work, n, reps),
-      "Winograd filter gradient": () => ex.winogradGrad(inp, S, out, g, dU, work, n, reps),
-    } : {}),
+    ...(S % 2 === 0
+      ? {
+          "Winograd forward / input gradient": () => ex.winograd(inp, S, U, bias, out, work, n, reps),
+          "Winograd filter gradient": () => ex.winogradGrad(inp, S, out, g, dU, work, n, reps),
+        }
+      : {}),
   };
   const best = Object.fromEntries(Object.keys(kernels).map((k) => [k, Infinity]));
   for (const run of Object.values(kernels)) run(); // tier up to TurboFan
@@ -48,7 +66,8 @@ for (const S of [28, 14, 7]) {
       best[k] = Math.min(best[k], performance.now() - t0);
     }
   }
-  for (const [k, ms] of Object.entries(best)) rows.push({ S, kernel: k, gmacs: (n * reps * S * S * 2304) / (ms / 1000) / 1e9 });
+  for (const [k, ms] of Object.entries(best))
+    rows.push({ S, kernel: k, gmacs: (n * reps * S * S * 2304) / (ms / 1000) / 1e9 });
 }
 console.log("| layer size | kernel | direct-equivalent GMAC/s (one thread) |");
 console.log("|---|---|---|");

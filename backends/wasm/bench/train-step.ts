@@ -16,8 +16,10 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
   },
 });
-const reps = Number(values.reps), n = Number(values.batch);
-if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(n) || n < 1) throw new Error("--reps and --batch must be positive integers");
+const reps = Number(values.reps),
+  n = Number(values.batch);
+if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(n) || n < 1)
+  throw new Error("--reps and --batch must be positive integers");
 
 const backend = await createBackend(values.threads !== undefined ? { threads: Number(values.threads) } : {});
 const model = await backend.cnn!.create({ parameters: initParameters(1) });
@@ -45,14 +47,17 @@ const times: number[] = [];
 for (let r = 0; r < reps; r++) times.push(await once(r + 2));
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)]!;
-console.log(`${backend.manifest.device}; batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)}); ` +
-  `process CPU ${(cpuMs / reps).toFixed(0)} ms/step (all threads; ≈ wall × threads when the cores are free)`);
+console.log(
+  `${backend.manifest.device}; batch ${n}, ${reps} reps: median ${median.toFixed(1)} ms/step → ${(n / (median / 1000)).toFixed(1)} images/s (best ${(n / (times[0]! / 1000)).toFixed(1)}); ` +
+    `process CPU ${(cpuMs / reps).toFixed(0)} ms/step (all threads; ≈ wall × threads when the cores are free)`,
+);
 
 if (values.profile) {
   // Thread 0's wall time per kernel over `reps` more steps (the SGD step is timed here, on the main thread).
   const m = model as WasmCnnModel;
   m.setProfiling(true);
-  let sgdMs = 0, totalMs = 0;
+  let sgdMs = 0,
+    totalMs = 0;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
     await model.forward(x, n, { mode: "train", dropout: { seed: 1, step: r } });
@@ -66,7 +71,10 @@ if (values.profile) {
   const rows = Object.entries(m.profile()).map(([k, ms]) => [k, ms / reps] as const);
   rows.push(["SGD step + weight packing (main thread)", sgdMs / reps]);
   const inKernels = rows.reduce((a, [, ms]) => a + ms, 0);
-  console.log(`per step (mean of ${reps}): ${(totalMs / reps).toFixed(1)} ms wall, ${inKernels.toFixed(1)} ms in kernels`);
-  for (const [k, ms] of rows.sort((a, b) => b[1] - a[1])) console.log(`${ms.toFixed(2).padStart(8)} ms ${(100 * ms / inKernels).toFixed(1).padStart(5)}%  ${k}`);
+  console.log(
+    `per step (mean of ${reps}): ${(totalMs / reps).toFixed(1)} ms wall, ${inKernels.toFixed(1)} ms in kernels`,
+  );
+  for (const [k, ms] of rows.sort((a, b) => b[1] - a[1]))
+    console.log(`${ms.toFixed(2).padStart(8)} ms ${((100 * ms) / inKernels).toFixed(1).padStart(5)}%  ${k}`);
 }
 await model.dispose();

@@ -22,9 +22,22 @@ export const RECORD_FILE = join(PACKAGE_DIR, "src", "wasm", "nnspec.json");
  * runtime (the kernels allocate nothing), no abort import, no assertions.
  */
 export const ASC_FLAGS = [
-  "-O3", "--noAssert", "--runtime", "stub", "--use", "abort=",
-  "--enable", "simd", "--enable", "threads",
-  "--importMemory", "--sharedMemory", "--initialMemory", "1", "--maximumMemory", "65536",
+  "-O3",
+  "--noAssert",
+  "--runtime",
+  "stub",
+  "--use",
+  "abort=",
+  "--enable",
+  "simd",
+  "--enable",
+  "threads",
+  "--importMemory",
+  "--sharedMemory",
+  "--initialMemory",
+  "1",
+  "--maximumMemory",
+  "65536",
 ];
 
 function ascVersion() {
@@ -34,14 +47,19 @@ function ascVersion() {
 
 /** The AssemblyScript sources, sorted by name. */
 export function sourceFiles(dir = SOURCE_DIR) {
-  return readdirSync(dir).filter((f) => f.endsWith(".ts")).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".ts"))
+    .sort();
 }
 
 /** sha256 over the asc version, the flags and every source file (name and bytes) of `dir`. */
 export function sourceHash(version = ascVersion(), dir = SOURCE_DIR) {
   const h = createHash("sha256");
   h.update(`asc ${version}\0${ASC_FLAGS.join(" ")}\0`);
-  for (const f of sourceFiles(dir)) h.update(`${f}\0`).update(readFileSync(join(dir, f))).update("\0");
+  for (const f of sourceFiles(dir))
+    h.update(`${f}\0`)
+      .update(readFileSync(join(dir, f)))
+      .update("\0");
   return h.digest("hex");
 }
 
@@ -56,7 +74,8 @@ export function staleness(dir = SOURCE_DIR) {
   if (!record || !existsSync(WASM_FILE)) return "src/wasm/nnspec.wasm has not been built";
   const wasmSha = createHash("sha256").update(readFileSync(WASM_FILE)).digest("hex");
   if (wasmSha !== record.wasmSha256) return "src/wasm/nnspec.wasm does not match the hash recorded when it was built";
-  if (record.sourceHash !== sourceHash(undefined, dir)) return "src/wasm/nnspec.wasm is stale: assembly/ (or asc or its flags) changed since it was built";
+  if (record.sourceHash !== sourceHash(undefined, dir))
+    return "src/wasm/nnspec.wasm is stale: assembly/ (or asc or its flags) changed since it was built";
   return null;
 }
 
@@ -68,7 +87,12 @@ export async function compile(outFile = WASM_FILE) {
   let stderr = "";
   const { error } = await asc.main([join(SOURCE_DIR, "index.ts"), "-o", tmp, ...ASC_FLAGS], {
     stdout: { write: () => true },
-    stderr: { write: (s) => { stderr += String(s); return true; } },
+    stderr: {
+      write: (s) => {
+        stderr += String(s);
+        return true;
+      },
+    },
   });
   if (error) {
     rmSync(tmp, { force: true });
@@ -83,7 +107,13 @@ export async function build() {
   const version = ascVersion();
   const hash = sourceHash(version);
   const wasm = await compile();
-  const record = { sourceHash: hash, wasmSha256: createHash("sha256").update(wasm).digest("hex"), asc: version, flags: ASC_FLAGS, sources: sourceFiles() };
+  const record = {
+    sourceHash: hash,
+    wasmSha256: createHash("sha256").update(wasm).digest("hex"),
+    asc: version,
+    flags: ASC_FLAGS,
+    sources: sourceFiles(),
+  };
   const tmp = `${RECORD_FILE}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(tmp, RECORD_FILE);
@@ -109,7 +139,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   } else if (arg === "--force" || staleness() !== null) {
     const t0 = Date.now();
     const r = await build();
-    console.log(`@nnspec/backend-wasm: built src/wasm/nnspec.wasm from ${r.sources.length} AssemblyScript files in ${((Date.now() - t0) / 1000).toFixed(1)} s (asc ${r.asc})`);
+    console.log(
+      `@nnspec/backend-wasm: built src/wasm/nnspec.wasm from ${r.sources.length} AssemblyScript files in ${((Date.now() - t0) / 1000).toFixed(1)} s (asc ${r.asc})`,
+    );
   } else {
     console.log("@nnspec/backend-wasm: src/wasm/nnspec.wasm is up to date");
   }

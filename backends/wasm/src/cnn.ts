@@ -1,8 +1,25 @@
 import {
-  CNN_BLOCK_RECORDS, CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, CNN_PARAM_COUNT, DROPOUT_LAYERS, INPUT_SHAPE, NUM_CLASSES,
-  layerShapes, mix32, validateLabels, validateOptimizerState,
-  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnOps, type CnnTensors,
-  type FloatArray, type SgdStep, type SummaryRow,
+  CNN_BLOCK_RECORDS,
+  CNN_BUFFERS,
+  CNN_LAYERS,
+  CNN_PARAMS,
+  CNN_PARAM_COUNT,
+  DROPOUT_LAYERS,
+  INPUT_SHAPE,
+  NUM_CLASSES,
+  layerShapes,
+  mix32,
+  validateLabels,
+  validateOptimizerState,
+  type BlockName,
+  type CnnForwardOptions,
+  type CnnForwardResult,
+  type CnnModel,
+  type CnnOps,
+  type CnnTensors,
+  type FloatArray,
+  type SgdStep,
+  type SummaryRow,
 } from "@nnspec/spec";
 import { MAX_PAGES, OP, instantiate, kernelModule, sharedMemory, type KernelExports } from "./kernels.ts";
 import { singleThread, startWorkers, type ThreadPool } from "./threads.ts";
@@ -16,9 +33,19 @@ const EVAL_CHUNK = 256;
 
 /** Names of the profiled kernels, in the order of assembly/profile.ts's Kernel enum. */
 export const KERNELS = [
-  "conv forward", "BN statistics (incl. barrier waits)", "BN + ReLU forward", "max-pool forward", "dropout", "GAP + linear + log-softmax",
-  "NLL + head backward", "BN backward sums (incl. barrier waits)", "BN + ReLU backward", "conv filter gradient", "conv input gradient",
-  "max-pool backward", "gradient reduction (incl. barrier waits)",
+  "conv forward",
+  "BN statistics (incl. barrier waits)",
+  "BN + ReLU forward",
+  "max-pool forward",
+  "dropout",
+  "GAP + linear + log-softmax",
+  "NLL + head backward",
+  "BN backward sums (incl. barrier waits)",
+  "BN + ReLU backward",
+  "conv filter gradient",
+  "conv input gradient",
+  "max-pool backward",
+  "gradient reduction (incl. barrier waits)",
 ] as const;
 
 /**
@@ -41,8 +68,10 @@ function recordSources(): Map<BlockName, Source> {
     if (!name) return;
     const shape = shapes[i]!;
     const prev = CNN_LAYERS[i - 1];
-    if (layer.type === "relu" && prev?.type === "batchnorm2d") out.set(name, { kind: "block", k: Number(prev.name.replace(/^bn/, "")), size: shape[1]! });
-    else if (layer.type === "maxpool2d" || (layer.type === "dropout" && prev?.type === "maxpool2d")) out.set(name, { kind: "pool", j: pools, size: shape[1]! });
+    if (layer.type === "relu" && prev?.type === "batchnorm2d")
+      out.set(name, { kind: "block", k: Number(prev.name.replace(/^bn/, "")), size: shape[1]! });
+    else if (layer.type === "maxpool2d" || (layer.type === "dropout" && prev?.type === "maxpool2d"))
+      out.set(name, { kind: "pool", j: pools, size: shape[1]! });
     else if (layer.type === "gap") out.set(name, { kind: "head", which: "gap", width: shape[0]! });
     else if (layer.type === "linear") out.set(name, { kind: "head", which: "logits", width: shape[0]! });
     else if (layer.type === "logsoftmax") out.set(name, { kind: "head", which: "logProbs", width: shape[0]! });
@@ -65,7 +94,13 @@ export function dropoutPrefix(seed: number, layer: number, step: number): number
 function summaryRows(): SummaryRow[] {
   const shapes = layerShapes();
   const rows: SummaryRow[] = [];
-  const types: Partial<Record<string, string>> = { conv2d: "Conv2d", batchnorm2d: "BatchNorm2d", maxpool2d: "MaxPool2d", dropout: "Dropout", linear: "Linear" };
+  const types: Partial<Record<string, string>> = {
+    conv2d: "Conv2d",
+    batchnorm2d: "BatchNorm2d",
+    maxpool2d: "MaxPool2d",
+    dropout: "Dropout",
+    linear: "Linear",
+  };
   CNN_LAYERS.forEach((l, i) => {
     const type = types[l.type];
     if (!type) return;
@@ -90,7 +125,10 @@ export function createCnnOps(options: CnnOpsOptions): CnnOps & { disposeAll(): P
     async create(init) {
       const module = await kernelModule();
       const ex = instantiate(module, sharedMemory());
-      if (ex.paramCount() !== CNN_PARAM_COUNT) throw new Error(`wasm CNN: the kernels hold ${ex.paramCount()} parameters, the architecture ${CNN_PARAM_COUNT}`);
+      if (ex.paramCount() !== CNN_PARAM_COUNT)
+        throw new Error(
+          `wasm CNN: the kernels hold ${ex.paramCount()} parameters, the architecture ${CNN_PARAM_COUNT}`,
+        );
       const model = new WasmCnnModel(ex, module, options.threads, () => live.delete(model));
       model.load(init);
       live.add(model);
@@ -129,7 +167,10 @@ export class WasmCnnModel implements CnnModel {
     if (n <= this.capacity) return;
     const end = this.ex.plan(n, this.threads);
     const pages = Math.ceil(end / PAGE);
-    if (pages > MAX_PAGES) throw new Error(`wasm CNN: a batch of ${n} needs ${(end / 2 ** 30).toFixed(2)} GiB, more than the ${MAX_PAGES * PAGE / 2 ** 30} GiB a model may use`);
+    if (pages > MAX_PAGES)
+      throw new Error(
+        `wasm CNN: a batch of ${n} needs ${(end / 2 ** 30).toFixed(2)} GiB, more than the ${(MAX_PAGES * PAGE) / 2 ** 30} GiB a model may use`,
+      );
     const have = this.ex.memory.buffer.byteLength / PAGE;
     if (pages > have) this.ex.memory.grow(pages - have);
     this.f32 = new Float32Array(this.ex.memory.buffer);
@@ -146,12 +187,14 @@ export class WasmCnnModel implements CnnModel {
     for (const spec of CNN_PARAMS) {
       const src = init.parameters[spec.name];
       if (!src) throw new Error(`wasm CNN: parameters.${spec.name} is missing`);
-      if (src.length !== spec.size) throw new Error(`wasm CNN: parameters.${spec.name} has ${src.length} values, expected ${spec.size}`);
+      if (src.length !== spec.size)
+        throw new Error(`wasm CNN: parameters.${spec.name} has ${src.length} values, expected ${spec.size}`);
       this.f32.set(src, at);
       at += spec.size;
     }
     for (let k = 1; k <= 9; k++) {
-      const mean = this.ex.runningMeanAddress(k) / 4, variance = this.ex.runningVarAddress(k) / 4;
+      const mean = this.ex.runningMeanAddress(k) / 4,
+        variance = this.ex.runningVarAddress(k) / 4;
       this.f32.fill(0, mean, mean + 16);
       this.f32.fill(1, variance, variance + 16);
     }
@@ -159,7 +202,8 @@ export class WasmCnnModel implements CnnModel {
       for (const spec of CNN_BUFFERS) {
         const src = init.buffers[spec.name];
         if (!src) throw new Error(`wasm CNN: buffers.${spec.name} is missing`);
-        if (src.length !== spec.size) throw new Error(`wasm CNN: buffers.${spec.name} has ${src.length} values, expected ${spec.size}`);
+        if (src.length !== spec.size)
+          throw new Error(`wasm CNN: buffers.${spec.name} has ${src.length} values, expected ${spec.size}`);
         const k = Number(spec.layer.replace(/^bn/, ""));
         if (spec.role === "running_mean") this.f32.set(src, this.ex.runningMeanAddress(k) / 4);
         else if (spec.role === "running_var") this.f32.set(src, this.ex.runningVarAddress(k) / 4);
@@ -215,7 +259,10 @@ export class WasmCnnModel implements CnnModel {
 
   /** Milliseconds per kernel since profiling started, in the order of assembly/profile.ts's Kernel enum. */
   profile(): Record<(typeof KERNELS)[number], number> {
-    return Object.fromEntries(KERNELS.map((k, i) => [k, this.ex.profileMs(i)])) as Record<(typeof KERNELS)[number], number>;
+    return Object.fromEntries(KERNELS.map((k, i) => [k, this.ex.profileMs(i)])) as Record<
+      (typeof KERNELS)[number],
+      number
+    >;
   }
 
   async summary(): Promise<SummaryRow[]> {
@@ -242,21 +289,32 @@ export class WasmCnnModel implements CnnModel {
       const r = await this.forwardChunk(x.subarray(i0 * PIXELS, (i0 + m) * PIXELS), m, options, false);
       logProbs.set(r.logProbs, i0 * NUM_CLASSES);
       for (const [name, v] of Object.entries(r.blocks ?? {}) as [BlockName, Float32Array][]) {
-        const all = (blocks[name] ??= new Float32Array((v.length / m) * n));
+        blocks[name] ??= new Float32Array((v.length / m) * n);
+        const all = blocks[name];
         all.set(v, (v.length / m) * i0);
       }
     }
     return options.record ? { logProbs, blocks } : { logProbs };
   }
 
-  private async forwardChunk(x: FloatArray, n: number, options: CnnForwardOptions, train: boolean): Promise<CnnForwardResult> {
+  private async forwardChunk(
+    x: FloatArray,
+    n: number,
+    options: CnnForwardOptions,
+    train: boolean,
+  ): Promise<CnnForwardResult> {
     this.reserve(n);
     this.f32.set(x, this.ex.inputAddress() / 4);
     const dropout = train ? options.dropout : undefined;
     this.ex.setDropout(dropout !== undefined);
     if (dropout) {
       for (const l of DROPOUT_LAYERS) {
-        this.ex.setDropoutLayer(l.index, dropoutPrefix(dropout.seed, l.index, dropout.step), Math.floor(l.p * 4294967296), 1 / (1 - l.p));
+        this.ex.setDropoutLayer(
+          l.index,
+          dropoutPrefix(dropout.seed, l.index, dropout.step),
+          Math.floor(l.p * 4294967296),
+          1 / (1 - l.p),
+        );
       }
     }
     this.trainBatch = 0; // the buffers are being overwritten
@@ -273,7 +331,12 @@ export class WasmCnnModel implements CnnModel {
   }
 
   private headRows(which: "gap" | "logits" | "logProbs", n: number, width: number): Float32Array {
-    const at = (which === "gap" ? this.ex.gapAddress() : which === "logits" ? this.ex.logitsAddress() : this.ex.logProbsAddress()) / 4;
+    const at =
+      (which === "gap"
+        ? this.ex.gapAddress()
+        : which === "logits"
+          ? this.ex.logitsAddress()
+          : this.ex.logProbsAddress()) / 4;
     const out = new Float32Array(n * width);
     for (let i = 0; i < n; i++) out.set(this.f32.subarray(at + i * HEAD_ROW, at + i * HEAD_ROW + width), i * width);
     return out;
@@ -282,7 +345,9 @@ export class WasmCnnModel implements CnnModel {
   /** A recorded block in PyTorch's NCHW order, from its padded NHWC buffer. */
   private read(source: Source, n: number): Float32Array {
     if (source.kind === "head") return this.headRows(source.which, n, source.width);
-    const S = source.size, P = S + 2, C = 16;
+    const S = source.size,
+      P = S + 2,
+      C = 16;
     const base = (source.kind === "block" ? this.ex.blockAddress(source.k) : this.ex.poolAddress(source.j)) / 4;
     const out = new Float32Array(n * C * S * S);
     let o = 0;
@@ -363,8 +428,10 @@ export class WasmCnnModel implements CnnModel {
     const out: CnnTensors = {};
     for (const b of CNN_BUFFERS) {
       const k = Number(b.layer.replace(/^bn/, ""));
-      if (b.role === "running_mean") out[b.name] = this.f32.slice(this.ex.runningMeanAddress(k) / 4, this.ex.runningMeanAddress(k) / 4 + 16);
-      else if (b.role === "running_var") out[b.name] = this.f32.slice(this.ex.runningVarAddress(k) / 4, this.ex.runningVarAddress(k) / 4 + 16);
+      if (b.role === "running_mean")
+        out[b.name] = this.f32.slice(this.ex.runningMeanAddress(k) / 4, this.ex.runningMeanAddress(k) / 4 + 16);
+      else if (b.role === "running_var")
+        out[b.name] = this.f32.slice(this.ex.runningVarAddress(k) / 4, this.ex.runningVarAddress(k) / 4 + 16);
       else out[b.name] = Float32Array.of(this.numBatchesTracked[k - 1]!);
     }
     return out;

@@ -11,14 +11,29 @@ export const VERSION = packageVersion(pkg, "@nnspec/backend-wasm package.json");
 /** The most threads a model uses (the kernels' per-thread scratch is sized for 64). */
 export const MAX_THREADS = 64;
 
-const optionsSchema = z.object({
-  /** Threads per model: 1 runs on the calling thread; more start that many workers on one shared memory. Default: every core. */
-  threads: z.number().superRefine((v, ctx) => {
-    if (!(Number.isInteger(v) && v >= 1 && v <= MAX_THREADS)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an integer from 1 to ${MAX_THREADS}, got ${v}` });
-  }).optional(),
-  /** Accepted for callers generic over backends; the kernels compute in float32 only. */
-  precision: z.literal("float32", { errorMap: (_i, ctx) => ({ message: `${JSON.stringify(ctx.data)} is not offered (the wasm backend computes in float32)` }) }).optional(),
-}).strict();
+const optionsSchema = z
+  .object({
+    /** Threads per model: 1 runs on the calling thread; more start that many workers on one shared memory. Default: every core. */
+    threads: z
+      .number()
+      .superRefine((v, ctx) => {
+        if (!(Number.isInteger(v) && v >= 1 && v <= MAX_THREADS))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: `must be an integer from 1 to ${MAX_THREADS}, got ${v}`,
+          });
+      })
+      .optional(),
+    /** Accepted for callers generic over backends; the kernels compute in float32 only. */
+    precision: z
+      .literal("float32", {
+        errorMap: (_i, ctx) => ({
+          message: `${JSON.stringify(ctx.data)} is not offered (the wasm backend computes in float32)`,
+        }),
+      })
+      .optional(),
+  })
+  .strict();
 
 export type WasmOptions = z.input<typeof optionsSchema>;
 
@@ -42,7 +57,10 @@ export async function createBackend(options: WasmOptions = {}): Promise<Backend>
   const cnn = createCnnOps({ threads });
   return {
     manifest: {
-      name: "wasm", version: VERSION, precision: "float32", environment: IN_NODE ? "node" : "browser",
+      name: "wasm",
+      version: VERSION,
+      precision: "float32",
+      environment: IN_NODE ? "node" : "browser",
       device: `wasm simd128 (AssemblyScript), ${threads} thread${threads > 1 ? "s" : ""}`,
       capabilities: [...CAPABILITIES],
     },

@@ -77,7 +77,9 @@ export function sharedMemory(): WebAssembly.Memory {
     return new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
   } catch (e) {
     const isolated = typeof crossOriginIsolated === "boolean" ? crossOriginIsolated : undefined;
-    throw new Error(`wasm backend: cannot create a shared WebAssembly.Memory${isolated === false ? " (this page is not cross-origin isolated: serve it with COOP: same-origin and COEP: require-corp)" : ""}: ${String(e)}`);
+    throw new Error(
+      `wasm backend: cannot create a shared WebAssembly.Memory${isolated === false ? " (this page is not cross-origin isolated: serve it with COOP: same-origin and COEP: require-corp)" : ""}: ${String(e)}`,
+    );
   }
 }
 

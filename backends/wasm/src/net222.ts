@@ -1,4 +1,13 @@
-import { FORWARD_NAMES, WEIGHT_NAMES, type Forward, type Gradients, type Net222Config, type Net222Ops, type StepRecord, type Weights } from "@nnspec/spec";
+import {
+  FORWARD_NAMES,
+  WEIGHT_NAMES,
+  type Forward,
+  type Gradients,
+  type Net222Config,
+  type Net222Ops,
+  type StepRecord,
+  type Weights,
+} from "@nnspec/spec";
 import { instantiate, kernelModule, sharedMemory, type KernelExports } from "./kernels.ts";
 
 /** Floats per record written by assembly/net222.ts: 8 weights, 11 forward values, 8 gradients. */
@@ -10,7 +19,8 @@ export async function createNet222Ops(): Promise<Net222Ops> {
   const module = await kernelModule();
   const ex: KernelExports = instantiate(module, sharedMemory());
   const base = ex.plan(0, 1); // past the control block and the CNN's fixed area, unused here
-  const input = base, records = base + 64;
+  const input = base,
+    records = base + 64;
 
   function train(c: Net222Config, lr: number, steps: number): StepRecord[] {
     const end = records + (steps + 1) * RECORD * 4;

@@ -9,11 +9,15 @@ import { fileURLToPath } from "node:url";
  */
 export async function readFreshWasm(url: URL): Promise<Uint8Array> {
   const script = new URL("../scripts/build-wasm.mjs", import.meta.url);
-  if (existsSync(fileURLToPath(new URL("../assembly/index.ts", import.meta.url))) && existsSync(fileURLToPath(script))) {
+  if (
+    existsSync(fileURLToPath(new URL("../assembly/index.ts", import.meta.url))) &&
+    existsSync(fileURLToPath(script))
+  ) {
     const build = (await import(/* @vite-ignore */ script.href)) as { ensureBuilt(): Promise<boolean> };
     await build.ensureBuilt();
   }
   const file = fileURLToPath(url);
-  if (!existsSync(file)) throw new Error(`wasm backend: ${file} is missing (build it: pnpm --filter @nnspec/backend-wasm build:wasm)`);
+  if (!existsSync(file))
+    throw new Error(`wasm backend: ${file} is missing (build it: pnpm --filter @nnspec/backend-wasm build:wasm)`);
   return readFile(file);
 }

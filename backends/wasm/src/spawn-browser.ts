@@ -7,8 +7,12 @@ export async function spawnBrowserWorker(): Promise<WorkerHandle> {
     post: (m) => worker.postMessage(m),
     onMessage: (l) => worker.addEventListener("message", (e) => l(e.data)),
     onFailure: (l) => {
-      worker.addEventListener("error", (e) => l(new Error(`wasm backend: worker error: ${e.message || "failed to load worker-browser.mjs"}`)));
-      worker.addEventListener("messageerror", () => l(new Error("wasm backend: a worker could not receive its message")));
+      worker.addEventListener("error", (e) =>
+        l(new Error(`wasm backend: worker error: ${e.message || "failed to load worker-browser.mjs"}`)),
+      );
+      worker.addEventListener("messageerror", () =>
+        l(new Error("wasm backend: a worker could not receive its message")),
+      );
     },
     async terminate() {
       worker.terminate();

@@ -25,7 +25,11 @@ export interface WorkerHandle {
 }
 
 /** Atomics.waitAsync (ES2024; in Node ≥ 16 and Chromium ≥ 87), typed here because this project compiles against ES2022. */
-function waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> } {
+function waitAsync(
+  array: Int32Array,
+  index: number,
+  value: number,
+): { async: false; value: string } | { async: true; value: Promise<string> } {
   return (Atomics as unknown as { waitAsync: typeof waitAsync }).waitAsync(array, index, value);
 }
 
@@ -39,10 +43,19 @@ export function singleThread(ex: KernelExports): ThreadPool {
   };
 }
 
-export async function startWorkers(ex: KernelExports, module: WebAssembly.Module, threads: number): Promise<ThreadPool> {
-  const spawn = IN_NODE ? (await import("./spawn-node.ts")).spawnNodeWorker : (await import("./spawn-browser.ts")).spawnBrowserWorker;
+export async function startWorkers(
+  ex: KernelExports,
+  module: WebAssembly.Module,
+  threads: number,
+): Promise<ThreadPool> {
+  const spawn = IN_NODE
+    ? (await import("./spawn-node.ts")).spawnNodeWorker
+    : (await import("./spawn-browser.ts")).spawnBrowserWorker;
   const words = new Int32Array(ex.memory.buffer, 0, 65536 / 4);
-  const GEN = ex.jobGenAddress() >> 2, DONE = ex.jobDoneAddress() >> 2, ERROR = ex.jobErrorAddress() >> 2, STOP = ex.jobStopAddress() >> 2;
+  const GEN = ex.jobGenAddress() >> 2,
+    DONE = ex.jobDoneAddress() >> 2,
+    ERROR = ex.jobErrorAddress() >> 2,
+    STOP = ex.jobStopAddress() >> 2;
   const workers: WorkerHandle[] = [];
   let failure: Error | null = null;
   let failed: ((e: Error) => void) | null = null;
@@ -51,22 +64,24 @@ export async function startWorkers(ex: KernelExports, module: WebAssembly.Module
     failed?.(failure);
   };
   try {
-    await Promise.all(Array.from({ length: threads }, async (_, tid) => {
-      const w = await spawn();
-      workers.push(w);
-      return new Promise<void>((resolve, reject) => {
-        w.onFailure((e) => {
-          reject(e);
-          fail(e);
+    await Promise.all(
+      Array.from({ length: threads }, async (_, tid) => {
+        const w = await spawn();
+        workers.push(w);
+        return new Promise<void>((resolve, reject) => {
+          w.onFailure((e) => {
+            reject(e);
+            fail(e);
+          });
+          w.onMessage((m) => {
+            const msg = m as { ready?: boolean; error?: string };
+            if (msg.ready) resolve();
+            if (msg.error) fail(new Error(`wasm backend: ${msg.error}`));
+          });
+          w.post({ module, memory: ex.memory, tid });
         });
-        w.onMessage((m) => {
-          const msg = m as { ready?: boolean; error?: string };
-          if (msg.ready) resolve();
-          if (msg.error) fail(new Error(`wasm backend: ${msg.error}`));
-        });
-        w.post({ module, memory: ex.memory, tid });
-      });
-    }));
+      }),
+    );
   } catch (e) {
     await Promise.all(workers.map((w) => w.terminate()));
     throw e;

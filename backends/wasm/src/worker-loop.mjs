@@ -12,7 +12,10 @@ export function workerLoop(init, post) {
   const ex = new WebAssembly.Instance(module, { env: { memory, now: () => performance.now() } }).exports;
   // The control words live in the first page, so this view stays valid when the memory grows.
   const words = new Int32Array(memory.buffer);
-  const GEN = ex.jobGenAddress() >> 2, DONE = ex.jobDoneAddress() >> 2, ERROR = ex.jobErrorAddress() >> 2, STOP = ex.jobStopAddress() >> 2;
+  const GEN = ex.jobGenAddress() >> 2,
+    DONE = ex.jobDoneAddress() >> 2,
+    ERROR = ex.jobErrorAddress() >> 2,
+    STOP = ex.jobStopAddress() >> 2;
   let seen = Atomics.load(words, GEN);
   post({ ready: true });
   for (;;) {
@@ -25,7 +28,7 @@ export function workerLoop(init, post) {
       ex.run(tid);
     } catch (e) {
       Atomics.store(words, ERROR, 1);
-      post({ error: `thread ${tid}: ${e instanceof Error ? e.stack ?? e.message : String(e)}` });
+      post({ error: `thread ${tid}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` });
     }
     Atomics.add(words, DONE, 1);
     Atomics.notify(words, DONE);

@@ -18,10 +18,16 @@ describe("wasm backend options", () => {
     [{ threads: 1.5 }, 'wasm backend: option "threads": must be an integer from 1 to 64, got 1.5'],
     [{ threads: Number.NaN }, 'wasm backend: option "threads": is NaN (expected a finite number)'],
     [{ threads: "2" }, 'wasm backend: option "threads": expected number, got string'],
-    [{ precision: "float64" }, 'wasm backend: option "precision": "float64" is not offered (the wasm backend computes in float32)'],
+    [
+      { precision: "float64" },
+      'wasm backend: option "precision": "float64" is not offered (the wasm backend computes in float32)',
+    ],
     [{ thread: 2 }, 'wasm backend: unknown option "thread"'],
   ])("rejects %j with a one-line error naming the option", async (options, message) => {
-    const error = await createBackend(options as never).then(() => null, (e: unknown) => e);
+    const error = await createBackend(options as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SpecValidationError);
     expect((error as Error).message).toBe(message);
     expect((error as Error).message).not.toContain("\n");

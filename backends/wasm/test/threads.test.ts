@@ -4,7 +4,8 @@ import { createBackend } from "../src/index.ts";
 
 /** Largest |a − b| over a tensor, relative to the tensor's largest |b|. */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < b.length; i++) {
     d = Math.max(d, Math.abs(a[i]! - b[i]!));
     m = Math.max(m, Math.abs(b[i]!));
@@ -13,7 +14,9 @@ function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 /** Worst relDiff over the tensors, with its name. Conv biases feed BatchNorm, so their gradients are rounding noise around 0: skipped. */
 function worst(a: CnnTensors, b: CnnTensors, skipConvBias = false): string {
-  const rows = Object.keys(b).filter((k) => !(skipConvBias && /^conv\d\.bias$/.test(k))).map((k) => [relDiff(a[k]!, b[k]!), k] as const);
+  const rows = Object.keys(b)
+    .filter((k) => !(skipConvBias && /^conv\d\.bias$/.test(k)))
+    .map((k) => [relDiff(a[k]!, b[k]!), k] as const);
   const [d, k] = rows.reduce((m, r) => (r[0] > m[0] ? r : m));
   return `${d.toExponential(1)} (${k})`;
 }
@@ -24,7 +27,14 @@ const N = 9; // not a multiple of the thread counts below: uneven slices
 const x = Float32Array.from({ length: N * 784 }, () => rand() * 3 - 0.5);
 const labels = Array.from({ length: N }, () => Math.floor(rand() * 10));
 
-async function train(threads: number): Promise<{ losses: number[]; gradients: CnnTensors; parameters: CnnTensors; buffers: CnnTensors; model: CnnModel; dispose(): Promise<void> }> {
+async function train(threads: number): Promise<{
+  losses: number[];
+  gradients: CnnTensors;
+  parameters: CnnTensors;
+  buffers: CnnTensors;
+  model: CnnModel;
+  dispose(): Promise<void>;
+}> {
   const backend = await createBackend({ threads });
   const model = await backend.cnn!.create({ parameters: initParameters(3) });
   const losses: number[] = [];
@@ -35,14 +45,23 @@ async function train(threads: number): Promise<{ losses: number[]; gradients: Cn
     gradients = await model.gradients();
     await model.step({ lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
   }
-  return { losses, gradients, parameters: await model.parameters(), buffers: await model.buffers(), model, dispose: () => backend.dispose?.() ?? Promise.resolve() };
+  return {
+    losses,
+    gradients,
+    parameters: await model.parameters(),
+    buffers: await model.buffers(),
+    model,
+    dispose: () => backend.dispose?.() ?? Promise.resolve(),
+  };
 }
 
 describe("wasm backend threads", () => {
   it("split the batch without changing the result beyond float32 re-association (1 vs 3 threads, 3 SGD steps)", async () => {
-    const one = await train(1), three = await train(3);
+    const one = await train(1),
+      three = await train(3);
     try {
-      for (let s = 0; s < 3; s++) expect(Math.abs(three.losses[s]! - one.losses[s]!)).toBeLessThan(1e-5 * Math.abs(one.losses[s]!));
+      for (let s = 0; s < 3; s++)
+        expect(Math.abs(three.losses[s]! - one.losses[s]!)).toBeLessThan(1e-5 * Math.abs(one.losses[s]!));
       below(1e-4)(worst(three.gradients, one.gradients, true));
       below(1e-5)(worst(three.parameters, one.parameters));
       below(1e-5)(worst(three.buffers, one.buffers));
@@ -53,10 +72,12 @@ describe("wasm backend threads", () => {
   });
 
   it("are deterministic: the same thread count gives bit-identical results", async () => {
-    const a = await train(2), b = await train(2);
+    const a = await train(2),
+      b = await train(2);
     try {
       expect(b.losses).toEqual(a.losses);
-      for (const k of Object.keys(a.parameters)) expect(Array.from(b.parameters[k]!)).toEqual(Array.from(a.parameters[k]!));
+      for (const k of Object.keys(a.parameters))
+        expect(Array.from(b.parameters[k]!)).toEqual(Array.from(a.parameters[k]!));
     } finally {
       await a.dispose();
       await b.dispose();
@@ -86,7 +107,8 @@ describe("wasm backend threads", () => {
       await model.forward(x.subarray(0, 784), 1, { mode: "train" });
       await model.backward([labels[0]!]);
       await model.step({ lr: 0.1, momentum: 0.9, weightDecay: 0 });
-      const params = await model.parameters(), momentum = await model.optimizerState!();
+      const params = await model.parameters(),
+        momentum = await model.optimizerState!();
       await model.forward(x, N, { mode: "train" }); // N > 1: a new layout
       expect(await model.parameters()).toEqual(params);
       expect(await model.optimizerState!()).toEqual(momentum);

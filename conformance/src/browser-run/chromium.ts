@@ -27,12 +27,19 @@ export function findChromium(flag?: string, env: NodeJS.ProcessEnv = process.env
   const given = flag ?? (env.NNSPEC_CHROMIUM || undefined);
   if (given !== undefined) {
     if (isExecutableFile(given)) return given;
-    throw new UsageError(`no Chromium at ${given} (from ${flag !== undefined ? "--chromium" : "NNSPEC_CHROMIUM"}): ${HOW}`);
+    throw new UsageError(
+      `no Chromium at ${given} (from ${flag !== undefined ? "--chromium" : "NNSPEC_CHROMIUM"}): ${HOW}`,
+    );
   }
-  const onPath = (env.PATH ?? "").split(delimiter).filter((d) => d !== "").flatMap((d) => PATH_NAMES.map((n) => join(d, n)));
+  const onPath = (env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => d !== "")
+    .flatMap((d) => PATH_NAMES.map((n) => join(d, n)));
   const found = [...CHROMIUM_CANDIDATES, ...onPath].find(isExecutableFile);
   if (found) return found;
-  throw new UsageError(`no Chromium or Chrome found (looked in /usr/bin, /snap/bin, /opt/google/chrome, /Applications and $PATH): ${HOW}`);
+  throw new UsageError(
+    `no Chromium or Chrome found (looked in /usr/bin, /snap/bin, /opt/google/chrome, /Applications and $PATH): ${HOW}`,
+  );
 }
 
 export interface ChromiumProcess {
@@ -71,11 +78,23 @@ function processesMentioning(marker: string): number[] {
  * renderer, GPU and zygote processes too.
  */
 export function launchChromium(executable: string, url: string, workDir: string): ChromiumProcess {
-  const args = [...CHROMIUM_FLAGS, "--enable-unsafe-webgpu", `--user-data-dir=${join(workDir, "profile")}`, "--no-default-browser-check", "--mute-audio", url];
+  const args = [
+    ...CHROMIUM_FLAGS,
+    "--enable-unsafe-webgpu",
+    `--user-data-dir=${join(workDir, "profile")}`,
+    "--no-default-browser-check",
+    "--mute-audio",
+    url,
+  ];
   // Chromium's temporary files (its singleton socket folder among them) go in workDir too, unless that makes the
   // socket's path longer than a Unix socket path may be (108 bytes): then /tmp.
   const tmp = `${workDir}/org.chromium.Chromium.XXXXXX/SingletonSocket`.length < 100 ? workDir : "/tmp";
-  const env = { ...process.env, XDG_CONFIG_HOME: join(workDir, "config"), XDG_CACHE_HOME: join(workDir, "cache"), TMPDIR: tmp };
+  const env = {
+    ...process.env,
+    XDG_CONFIG_HOME: join(workDir, "config"),
+    XDG_CACHE_HOME: join(workDir, "cache"),
+    TMPDIR: tmp,
+  };
   const child: ChildProcess = spawn(executable, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], env });
   let tail = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => {
@@ -104,7 +123,13 @@ export function launchChromium(executable: string, url: string, workDir: string)
   };
   return {
     exited,
-    stderrTail: () => tail.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join(" | "),
+    stderrTail: () =>
+      tail
+        .trim()
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .slice(-3)
+        .join(" | "),
     kill,
   };
 }

@@ -7,7 +7,14 @@ import { FixtureReadError, resolveAgainst, type FixtureIO } from "@nnspec/fixtur
 import type { Backend } from "@nnspec/spec";
 import { runChecks } from "../runner.ts";
 import { collectChecks } from "../suite.ts";
-import { ENDPOINT, encodeMessage, type FixtureErrorReply, type PageConfig, type PageMessage, type PagePhase } from "./protocol.ts";
+import {
+  ENDPOINT,
+  encodeMessage,
+  type FixtureErrorReply,
+  type PageConfig,
+  type PageMessage,
+  type PagePhase,
+} from "./protocol.ts";
 
 /** Messages go out one after another, in order; a lost server (the run is over) is not the page's problem. */
 function messenger(): { send(m: PageMessage): Promise<void> } {
@@ -32,7 +39,9 @@ export function fetchFixtureIO(config: PageConfig): FixtureIO {
   const readBytes = async (path: string): Promise<Uint8Array> => {
     const res = await fetch(`${ENDPOINT}/fixture?path=${encodeURIComponent(path)}`);
     if (!res.ok) {
-      const reply = (await res.json().catch(() => ({ missing: false, message: `HTTP ${res.status}` }))) as FixtureErrorReply;
+      const reply = (await res
+        .json()
+        .catch(() => ({ missing: false, message: `HTTP ${res.status}` }))) as FixtureErrorReply;
       throw new FixtureReadError(path, reply.missing, reply.message);
     }
     return new Uint8Array(await res.arrayBuffer());
@@ -42,7 +51,10 @@ export function fetchFixtureIO(config: PageConfig): FixtureIO {
     readText: async (path) => new TextDecoder().decode(await readBytes(path)),
     listJson: async (dir) => {
       const res = await fetch(`${ENDPOINT}/list?dir=${encodeURIComponent(dir)}`);
-      if (!res.ok) throw new Error(`${dir}: ${((await res.json().catch(() => ({ message: `HTTP ${res.status}` }))) as FixtureErrorReply).message}`);
+      if (!res.ok)
+        throw new Error(
+          `${dir}: ${((await res.json().catch(() => ({ message: `HTTP ${res.status}` }))) as FixtureErrorReply).message}`,
+        );
       return (await res.json()) as string[];
     },
     resolve: (path) => resolveAgainst(config.cwd, path),
@@ -76,13 +88,17 @@ export async function main(config: PageConfig): Promise<void> {
     await send({ type: "backend", manifest: backend.manifest });
     phase = "suite";
     const checks = await collectChecks({
-      precision: backend.manifest?.precision, io: fetchFixtureIO(config), workbooks: [],
+      precision: backend.manifest?.precision,
+      io: fetchFixtureIO(config),
+      workbooks: [],
       ...(config.onlyFixtures ? { onlyFixtures: config.onlyFixtures } : {}),
       ...(config.extraFixtures ? { extraFixtures: config.extraFixtures } : {}),
     });
     phase = "run";
     void send({ type: "start", total: checks.length });
-    await runChecks(backend, checks, { onResult: (result, index, total) => void send({ type: "result", index, total, result }) });
+    await runChecks(backend, checks, {
+      onResult: (result, index, total) => void send({ type: "result", index, total, result }),
+    });
     await backend.dispose?.();
     await send({ type: "done" });
   } catch (err) {

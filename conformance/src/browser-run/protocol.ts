@@ -28,7 +28,13 @@ export type PageMessage =
   | { readonly type: "start"; readonly total: number }
   | { readonly type: "result"; readonly index: number; readonly total: number; readonly result: CheckResult }
   | { readonly type: "done" }
-  | { readonly type: "error"; readonly phase: PagePhase; readonly name: string; readonly message: string; readonly stack?: string };
+  | {
+      readonly type: "error";
+      readonly phase: PagePhase;
+      readonly name: string;
+      readonly message: string;
+      readonly stack?: string;
+    };
 
 /** Reply of the fixture endpoint when a file cannot be served. */
 export interface FixtureErrorReply {
@@ -40,9 +46,13 @@ export interface FixtureErrorReply {
 const NON_FINITE = "__nnspec_nonfinite:";
 
 export function encodeMessage(m: PageMessage): string {
-  return JSON.stringify(m, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? `${NON_FINITE}${String(v)}` : v));
+  return JSON.stringify(m, (_k, v: unknown) =>
+    typeof v === "number" && !Number.isFinite(v) ? `${NON_FINITE}${String(v)}` : v,
+  );
 }
 
 export function decodeMessage(text: string): unknown {
-  return JSON.parse(text, (_k, v: unknown) => (typeof v === "string" && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v));
+  return JSON.parse(text, (_k, v: unknown) =>
+    typeof v === "string" && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v,
+  );
 }

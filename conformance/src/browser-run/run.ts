@@ -36,15 +36,31 @@ export interface BrowserRunOptions extends LoadOptions {
 const messageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("backend"), manifest: z.unknown() }),
   z.object({ type: z.literal("start"), total: z.number().int().nonnegative() }),
-  z.object({ type: z.literal("result"), index: z.number().int().nonnegative(), total: z.number().int().nonnegative(), result: checkResultSchema }),
+  z.object({
+    type: z.literal("result"),
+    index: z.number().int().nonnegative(),
+    total: z.number().int().nonnegative(),
+    result: checkResultSchema,
+  }),
   z.object({ type: z.literal("done") }),
-  z.object({ type: z.literal("error"), phase: z.enum(["load", "create", "suite", "run"]), name: z.string(), message: z.string(), stack: z.string().optional() }),
+  z.object({
+    type: z.literal("error"),
+    phase: z.enum(["load", "create", "suite", "run"]),
+    name: z.string(),
+    message: z.string(),
+    stack: z.string().optional(),
+  }),
 ]);
 
 /** Errors the page reports that are the user's input (bad options, bad golden file), as in a Node run: exit 2. */
 const INPUT_ERRORS = new Set(["SpecValidationError", "UsageError", "BackendLoadError", "FixtureReadError"]);
 
-const PHASE_WORDS = { load: "importing the backend", create: "creating the backend", suite: "collecting the checks", run: "running the checks" };
+const PHASE_WORDS = {
+  load: "importing the backend",
+  create: "creating the backend",
+  suite: "collecting the checks",
+  run: "running the checks",
+};
 
 /** The folder of the nearest package.json above `file` (the file's own folder when there is none). */
 function packageRoot(file: string): string {
@@ -75,7 +91,8 @@ export async function runConformanceInBrowser(o: BrowserRunOptions): Promise<Con
   const executable = findChromium(o.chromium);
   const vite = await loadVite();
   const entryUrl = resolveBackendEntry(o.backend, o);
-  if (!entryUrl.startsWith("file:")) throw new BackendLoadError(`backend "${o.backend}" resolves to ${entryUrl}, not a file`);
+  if (!entryUrl.startsWith("file:"))
+    throw new BackendLoadError(`backend "${o.backend}" resolves to ${entryUrl}, not a file`);
   const backendFile = realpathSync(fileURLToPath(entryUrl));
   const self = fileURLToPath(import.meta.url);
   // page.ts beside this file in the sources, page.js in the published dist/.
@@ -113,33 +130,44 @@ export async function runConformanceInBrowser(o: BrowserRunOptions): Promise<Con
     if (over) return; // a straggler after the end (the page is being stopped)
     try {
       const parsed = messageSchema.safeParse(decodeMessage(text));
-      if (!parsed.success) throw new IncompleteError(`browser run incomplete: the page sent a malformed message (${parsed.error.issues[0]?.message ?? "?"})`);
+      if (!parsed.success)
+        throw new IncompleteError(
+          `browser run incomplete: the page sent a malformed message (${parsed.error.issues[0]?.message ?? "?"})`,
+        );
       const m = parsed.data;
       if (m.type === "backend") {
         manifest = parseWith(manifestSchema, m.manifest, `manifest of backend "${o.backend}"`);
         if (manifest.environment !== "browser") {
-          throw new UsageError(`backend "${o.backend}" runs in Chromium but its manifest says environment "${manifest.environment}" (a backend reports "browser" there)`);
+          throw new UsageError(
+            `backend "${o.backend}" runs in Chromium but its manifest says environment "${manifest.environment}" (a backend reports "browser" there)`,
+          );
         }
       } else if (m.type === "start") {
         if (!manifest) throw new IncompleteError("browser run incomplete: the page started before naming its backend");
         total = m.total;
         log(formatRunHeader(manifest, m.total));
       } else if (m.type === "result") {
-        if (m.index !== results.length) throw new IncompleteError(`browser run incomplete: result ${m.index + 1} arrived after ${results.length}`);
+        if (m.index !== results.length)
+          throw new IncompleteError(`browser run incomplete: result ${m.index + 1} arrived after ${results.length}`);
         results.push(m.result);
         log(formatProgressLine(m.result, m.index, m.total));
       } else if (m.type === "done") {
-        if (!manifest || results.length !== total) throw new IncompleteError(`browser run incomplete: the page ended with ${progress()}`);
+        if (!manifest || results.length !== total)
+          throw new IncompleteError(`browser run incomplete: the page ended with ${progress()}`);
         finish();
       } else {
         const detail = `${m.name}: ${m.message}`;
-        if (m.phase === "load") throw new BackendLoadError(`cannot load backend "${o.backend}" in Chromium: ${m.message}`);
+        if (m.phase === "load")
+          throw new BackendLoadError(`cannot load backend "${o.backend}" in Chromium: ${m.message}`);
         if (INPUT_ERRORS.has(m.name)) throw new UsageError(m.message);
         // As in Node (loadBackend): a createBackend() that throws is the backend's fault, named as such.
-        if (m.phase === "create") throw new BackendLoadError(`backend "${o.backend}": createBackend() failed in Chromium: ${m.message}`);
+        if (m.phase === "create")
+          throw new BackendLoadError(`backend "${o.backend}": createBackend() failed in Chromium: ${m.message}`);
         // One line, as every nnspec error; the page's stack with NNSPEC_DEBUG=1.
         const stack = process.env.NNSPEC_DEBUG === "1" ? (m.stack ?? "").split("\n").slice(1).join("\n") : "";
-        throw new IncompleteError(`browser run incomplete: the page failed while ${PHASE_WORDS[m.phase]} (${progress()}): ${detail}${stack ? `\n${stack}` : ""}`);
+        throw new IncompleteError(
+          `browser run incomplete: the page failed while ${PHASE_WORDS[m.phase]} (${progress()}): ${detail}${stack ? `\n${stack}` : ""}`,
+        );
       }
     } catch (err) {
       finish(err as Error);
@@ -155,16 +183,35 @@ export async function runConformanceInBrowser(o: BrowserRunOptions): Promise<Con
   const onExit = () => chromium?.kill();
   process.once("exit", onExit);
   try {
-    timer = setTimeout(() => finish(new IncompleteError(`browser run incomplete: --browser-timeout ${timeoutS} s reached (${progress()}); Chromium stopped`)), timeoutS * 1000);
+    timer = setTimeout(
+      () =>
+        finish(
+          new IncompleteError(
+            `browser run incomplete: --browser-timeout ${timeoutS} s reached (${progress()}); Chromium stopped`,
+          ),
+        ),
+      timeoutS * 1000,
+    );
     starting = startPageServer(vite, {
-      root: work, pageFile, backendFile,
-      allow: [...new Set([
-        work, ...withNodeModules(judgeRoot), dependencyRoot("@nnspec/spec"), dependencyRoot("@nnspec/fixtures"),
-        ...withNodeModules(backendRoot), vite.searchForWorkspaceRoot(backendRoot), ...fixtureFiles.map((f) => dirname(f)),
-      ])],
+      root: work,
+      pageFile,
+      backendFile,
+      allow: [
+        ...new Set([
+          work,
+          ...withNodeModules(judgeRoot),
+          dependencyRoot("@nnspec/spec"),
+          dependencyRoot("@nnspec/fixtures"),
+          ...withNodeModules(backendRoot),
+          vite.searchForWorkspaceRoot(backendRoot),
+          ...fixtureFiles.map((f) => dirname(f)),
+        ]),
+      ],
       fixtureRoots: fixtureFiles.map((f) => dirname(f)),
       config: {
-        backend: o.backend, backendOptions: o.backendOptions ?? {}, cwd: process.cwd(),
+        backend: o.backend,
+        backendOptions: o.backendOptions ?? {},
+        cwd: process.cwd(),
         ...(o.onlyFixtures ? { onlyFixtures: o.onlyFixtures.map((f) => resolve(f)) } : {}),
         ...(o.extraFixtures ? { extraFixtures: o.extraFixtures.map((f) => resolve(f)) } : {}),
       },
@@ -175,7 +222,11 @@ export async function runConformanceInBrowser(o: BrowserRunOptions): Promise<Con
     chromium = launchChromium(executable, server.url, work);
     void chromium.exited.then(({ code, signal }) => {
       const tail = chromium?.stderrTail() ?? "";
-      finish(new IncompleteError(`browser run incomplete: Chromium exited (${signal ?? `code ${code}`}) after ${((Date.now() - started) / 1000).toFixed(0)} s (${progress()})${tail ? `: ${tail}` : ""}`));
+      finish(
+        new IncompleteError(
+          `browser run incomplete: Chromium exited (${signal ?? `code ${code}`}) after ${((Date.now() - started) / 1000).toFixed(0)} s (${progress()})${tail ? `: ${tail}` : ""}`,
+        ),
+      );
     });
     await ended;
     const report = buildReport(manifest!, results);

@@ -80,7 +80,8 @@ function backendPlugin(backendFile: string): Plugin {
     name: "nnspec-browser-run-backend",
     enforce: "pre",
     resolveId: (id) => (id === "virtual:nnspec-backend" ? ID : null),
-    load: (id) => (id === ID ? `import * as backend from ${JSON.stringify(backendFile)};\nexport default backend;\n` : null),
+    load: (id) =>
+      id === ID ? `import * as backend from ${JSON.stringify(backendFile)};\nexport default backend;\n` : null,
   };
 }
 
@@ -137,7 +138,7 @@ export async function loadVite(): Promise<Vite> {
  * transforms them, golden files through a small read-only endpoint, and the page's messages back to Node.
  */
 export async function startPageServer(vite: Vite, o: PageServerOptions): Promise<PageServer> {
-  const suiteFile = resolve(dirname(o.pageFile), "../suite" + (o.pageFile.endsWith(".ts") ? ".ts" : ".js"));
+  const suiteFile = resolve(dirname(o.pageFile), `../suite${o.pageFile.endsWith(".ts") ? ".ts" : ".js"}`);
   const rel = (f: string) => {
     const r = relative(o.root, f).split(sep).join("/");
     return r.startsWith(".") ? r : `./${r}`;
@@ -146,10 +147,25 @@ export async function startPageServer(vite: Vite, o: PageServerOptions): Promise
   // discovered and pre-bundled before the page loads; the page is never reloaded mid-run.
   const { writeFile } = await import("node:fs/promises");
   const scanEntry = resolve(o.root, "scan-entry.js");
-  await writeFile(scanEntry, `import ${JSON.stringify(rel(o.pageFile))};\nimport ${JSON.stringify(rel(o.backendFile))};\n`);
+  await writeFile(
+    scanEntry,
+    `import ${JSON.stringify(rel(o.pageFile))};\nimport ${JSON.stringify(rel(o.backendFile))};\n`,
+  );
   const server: ViteDevServer = await vite.createServer({
-    configFile: false, root: o.root, cacheDir: resolve(o.root, "vite-cache"), logLevel: "error", clearScreen: false, appType: "custom",
-    server: { middlewareMode: true, hmr: false, ws: false, watch: null, headers: ISOLATION, fs: { strict: true, allow: [...o.allow] } },
+    configFile: false,
+    root: o.root,
+    cacheDir: resolve(o.root, "vite-cache"),
+    logLevel: "error",
+    clearScreen: false,
+    appType: "custom",
+    server: {
+      middlewareMode: true,
+      hmr: false,
+      ws: false,
+      watch: null,
+      headers: ISOLATION,
+      fs: { strict: true, allow: [...o.allow] },
+    },
     optimizeDeps: { entries: [rel(scanEntry)], holdUntilCrawlEnd: true },
     plugins: [stubPlugin(suiteFile), backendPlugin(o.backendFile)],
   });
@@ -161,7 +177,11 @@ export async function startPageServer(vite: Vite, o: PageServerOptions): Promise
   const fixture = async (url: URL, res: ServerResponse) => {
     const path = url.searchParams.get("path") ?? "";
     const inside = insideAny(path, fixtureRoots);
-    if (!inside) return sendJson(res, 403, { missing: false, message: `${path}: outside the fixture folders, not served to the browser` } satisfies FixtureErrorReply);
+    if (!inside)
+      return sendJson(res, 403, {
+        missing: false,
+        message: `${path}: outside the fixture folders, not served to the browser`,
+      } satisfies FixtureErrorReply);
     try {
       const bytes = await io.readBytes(inside);
       res.writeHead(200, { "content-type": "application/octet-stream", "cache-control": "no-store" });
@@ -174,7 +194,11 @@ export async function startPageServer(vite: Vite, o: PageServerOptions): Promise
   const list = async (url: URL, res: ServerResponse) => {
     const dir = url.searchParams.get("dir") ?? "";
     const inside = insideAny(dir, fixtureRoots);
-    if (!inside) return sendJson(res, 403, { missing: false, message: `${dir}: outside the fixture folders, not listed to the browser` } satisfies FixtureErrorReply);
+    if (!inside)
+      return sendJson(res, 403, {
+        missing: false,
+        message: `${dir}: outside the fixture folders, not listed to the browser`,
+      } satisfies FixtureErrorReply);
     try {
       sendJson(res, 200, await io.listJson(inside));
     } catch (err) {
@@ -198,7 +222,8 @@ export async function startPageServer(vite: Vite, o: PageServerOptions): Promise
       }
       if (route === `GET ${ENDPOINT}/fixture`) return fixture(url, res);
       if (route === `GET ${ENDPOINT}/list`) return list(url, res);
-      if (url.pathname.startsWith(`${ENDPOINT}/`)) return sendJson(res, 404, { missing: false, message: `${route}: no such endpoint` });
+      if (url.pathname.startsWith(`${ENDPOINT}/`))
+        return sendJson(res, 404, { missing: false, message: `${route}: no such endpoint` });
       server.middlewares(req, res, () => {
         res.statusCode = 404;
         res.end();

@@ -24,7 +24,11 @@ export function browserFixtureCommands(root: string): Record<string, BrowserComm
     fixtures ??= ctx.project.import<FixturesModule>("@nnspec/fixtures");
     return (await fixtures).nodeFixtureIO;
   };
-  const read = async (ctx: BrowserCommandContext, path: string, encoding: "utf8" | "base64"): Promise<FixtureReadReply> => {
+  const read = async (
+    ctx: BrowserCommandContext,
+    path: string,
+    encoding: "utf8" | "base64",
+  ): Promise<FixtureReadReply> => {
     const io = await nodeIO(ctx);
     try {
       const p = inside(path);
@@ -39,7 +43,10 @@ export function browserFixtureCommands(root: string): Record<string, BrowserComm
   const commands = {
     nnspecReadFixture: (ctx, path: string, encoding: "utf8" | "base64") => read(ctx, path, encoding),
     nnspecListFixtures: async (ctx, dir: string) => (await nodeIO(ctx)).listJson(inside(dir)),
-    nnspecFixtureInfo: async (ctx): Promise<FixtureServerInfo> => ({ cwd: process.cwd(), fixtureDirs: (await nodeIO(ctx)).fixtureDirs }),
+    nnspecFixtureInfo: async (ctx): Promise<FixtureServerInfo> => ({
+      cwd: process.cwd(),
+      fixtureDirs: (await nodeIO(ctx)).fixtureDirs,
+    }),
   } satisfies Record<string, BrowserCommand<never[]>>;
   return commands;
 }

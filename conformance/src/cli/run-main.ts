@@ -23,7 +23,10 @@ export function reportError(err: unknown): ExitCode {
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   const known: Array<[new (...a: never[]) => Error, ExitCode]> = [
-    [UsageError, EXIT.usage], [SpecValidationError, EXIT.usage], [FaultError, EXIT.fault], [IncompleteError, EXIT.incomplete],
+    [UsageError, EXIT.usage],
+    [SpecValidationError, EXIT.usage],
+    [FaultError, EXIT.fault],
+    [IncompleteError, EXIT.incomplete],
   ];
   const match = known.find(([k]) => err instanceof k);
   if (match) {
@@ -86,7 +89,13 @@ function onSignal(signal: NodeJS.Signals): void {
     return;
   }
   runCleanups();
-  console.error(pc.red(interrupted ? `\n${signal} again: stopping now; what was written before is kept` : `\ninterrupted by ${signal}: stopped before finishing`));
+  console.error(
+    pc.red(
+      interrupted
+        ? `\n${signal} again: stopping now; what was written before is kept`
+        : `\ninterrupted by ${signal}: stopped before finishing`,
+    ),
+  );
   process.exit(EXIT.incomplete);
 }
 
@@ -100,7 +109,12 @@ function onCrash(err: unknown): void {
 export async function runMain(program: Command): Promise<void> {
   overrideExits(program);
   // Installed for the command's run only (a test may call runMain in its own process).
-  const handlers = [["SIGINT", onSignal], ["SIGTERM", onSignal], ["uncaughtException", onCrash], ["unhandledRejection", onCrash]] as const;
+  const handlers = [
+    ["SIGINT", onSignal],
+    ["SIGTERM", onSignal],
+    ["uncaughtException", onCrash],
+    ["unhandledRejection", onCrash],
+  ] as const;
   for (const [event, fn] of handlers) process.on(event, fn);
   interrupted = false;
   try {

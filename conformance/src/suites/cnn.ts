@@ -1,10 +1,35 @@
 import {
-  BLOCK_OUTPUTS, CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, CNN_PARAM_COUNT, DROPOUT_LAYERS, compareAfterSgdSteps, compareSgdUpdate, compareValues,
-  dropoutKeeps, layerScale, summaryTable, toleranceFor,
-  type BlockName, type Capability, type CnnForwardResult, type CnnModel, type CnnOps, type CnnTensors, type Comparison,
-  type FloatArray, type Precision, type QuantityKind,
+  BLOCK_OUTPUTS,
+  CNN_BUFFERS,
+  CNN_LAYERS,
+  CNN_PARAMS,
+  CNN_PARAM_COUNT,
+  DROPOUT_LAYERS,
+  compareAfterSgdSteps,
+  compareSgdUpdate,
+  compareValues,
+  dropoutKeeps,
+  layerScale,
+  summaryTable,
+  toleranceFor,
+  type BlockName,
+  type Capability,
+  type CnnForwardResult,
+  type CnnModel,
+  type CnnOps,
+  type CnnTensors,
+  type Comparison,
+  type FloatArray,
+  type Precision,
+  type QuantityKind,
 } from "@nnspec/spec";
-import { derivativeAtSmoothCoordinate, loadCnnFixture, meanNll, type FixtureIO, type LoadedCnnFixture } from "@nnspec/fixtures/core";
+import {
+  derivativeAtSmoothCoordinate,
+  loadCnnFixture,
+  meanNll,
+  type FixtureIO,
+  type LoadedCnnFixture,
+} from "@nnspec/fixtures/core";
 import { memo, outcomeOf, type Check, type CheckContext, type CheckOutcome } from "../checks.ts";
 import { reconcileStep1, reconcileSteps } from "./cnn-decisions.ts";
 
@@ -26,7 +51,11 @@ export interface CnnCheckOptions {
  * one, the check moves to another element of the same tensor (finite-difference.ts).
  */
 const FD_SAMPLES: ReadonlyArray<readonly [string, number]> = [
-  ["conv1.weight", 4], ["bn3.weight", 5], ["conv5.weight", 1234], ["bn9.bias", 11], ["fc.weight", 37],
+  ["conv1.weight", 4],
+  ["bn3.weight", 5],
+  ["conv5.weight", 1234],
+  ["bn9.bias", 11],
+  ["fc.weight", 37],
 ];
 /**
  * Step relative to max(1, |p|): Richardson truncation (∝ h⁴) is then far below the float64 gradient tolerance and
@@ -37,7 +66,9 @@ const FD_RELATIVE_STEP = 1e-5;
 const FD_TRIES = 6;
 
 /** Feature maps that come out of BatchNorm (and ReLU/max-pool after it): scale-aware comparison, see tolerance.ts. */
-const FEATURE_MAPS: ReadonlySet<BlockName> = new Set(BLOCK_OUTPUTS.filter((b) => b.startsWith("block") || b.startsWith("pool")));
+const FEATURE_MAPS: ReadonlySet<BlockName> = new Set(
+  BLOCK_OUTPUTS.filter((b) => b.startsWith("block") || b.startsWith("pool")),
+);
 
 const cnnOf = (ctx: CheckContext): CnnOps => {
   const ops = ctx.backend.cnn;
@@ -45,15 +76,26 @@ const cnnOf = (ctx: CheckContext): CnnOps => {
   return ops;
 };
 
-const cmp = (ctx: CheckContext, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>, kind: QuantityKind): Comparison => {
+const cmp = (
+  ctx: CheckContext,
+  actual: ArrayLike<number> | undefined,
+  expected: ArrayLike<number>,
+  kind: QuantityKind,
+): Comparison => {
   if (!actual) return compareValues([], expected.length ? expected : [NaN], toleranceFor(ctx.precision, kind), kind);
   return compareValues(actual, expected, toleranceFor(ctx.precision, kind), kind);
 };
 
 /** A missing tensor or a length mismatch reads as a clear failure rather than "worst Infinity×". */
-function tensorOutcome(label: string, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>, c: () => Comparison): CheckOutcome {
+function tensorOutcome(
+  label: string,
+  actual: ArrayLike<number> | undefined,
+  expected: ArrayLike<number>,
+  c: () => Comparison,
+): CheckOutcome {
   if (!actual) return { pass: false, detail: `${label}: backend returned no tensor` };
-  if (actual.length !== expected.length) return { pass: false, detail: `${label}: backend returned ${actual.length} values, expected ${expected.length}` };
+  if (actual.length !== expected.length)
+    return { pass: false, detail: `${label}: backend returned ${actual.length} values, expected ${expected.length}` };
   return outcomeOf([[label, c()]]);
 }
 
@@ -62,7 +104,10 @@ interface TrainRun {
   readonly forward: CnnForwardResult;
   readonly buffersAfterStep1: CnnTensors;
 }
-interface BackwardRun { readonly loss: number; readonly gradients: CnnTensors }
+interface BackwardRun {
+  readonly loss: number;
+  readonly gradients: CnnTensors;
+}
 interface StepsRun {
   readonly loss2: number;
   readonly parameters: CnnTensors;
@@ -73,8 +118,13 @@ interface StepsRun {
   /** Block outputs of the step-2 train forward (its ReLU and max-pool decisions, for cnn-decisions.ts). */
   readonly blocks2: CnnForwardResult["blocks"];
 }
-interface EvalRun { readonly evalLogProbs: FloatArray; readonly trainLogProbs: FloatArray }
-interface DropoutRun { readonly forward: CnnForwardResult }
+interface EvalRun {
+  readonly evalLogProbs: FloatArray;
+  readonly trainLogProbs: FloatArray;
+}
+interface DropoutRun {
+  readonly forward: CnnForwardResult;
+}
 
 function copyGroup(g: Record<string, Float64Array>): CnnTensors {
   return Object.fromEntries(Object.entries(g).map(([k, v]) => [k, Float64Array.from(v)]));
@@ -86,52 +136,74 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
   const n = f.manifest.batch;
   const source = f.jsonPath;
   const checks: Check[] = [];
-  const add = (id: string, capability: Capability, run: (ctx: CheckContext) => Promise<CheckOutcome>) => checks.push({ id: `${base}.${id}`, capability, source, run });
+  const add = (id: string, capability: Capability, run: (ctx: CheckContext) => Promise<CheckOutcome>) =>
+    checks.push({ id: `${base}.${id}`, capability, source, run });
 
   // --- shared runs (each created once per backend run) ---
-  const train = (ctx: CheckContext) => memo(ctx, `${base}:train`, async (): Promise<TrainRun> => {
-    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
-    const forward = await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true });
-    return { model, forward, buffersAfterStep1: await model.buffers() };
-  });
-  const backward = (ctx: CheckContext) => memo(ctx, `${base}:backward`, async (): Promise<BackwardRun> => {
-    const { model } = await train(ctx);
-    const { loss } = await model.backward(f.labels);
-    return { loss, gradients: await model.gradients() };
-  });
-  const steps = (ctx: CheckContext) => memo(ctx, `${base}:steps`, async (): Promise<StepsRun> => {
-    const { model } = await train(ctx);
-    await backward(ctx);
-    await model.step(f.manifest.sgd);
-    const parametersAfterStep1 = await model.parameters();
-    const blocks2 = (await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true })).blocks;
-    const { loss: loss2 } = await model.backward(f.labels);
-    const gradients2 = await model.gradients();
-    await model.step(f.manifest.sgd);
-    const run = { loss2, parameters: await model.parameters(), buffers: await model.buffers(), parametersAfterStep1, gradients2, blocks2 };
-    await model.dispose();
-    return run;
-  });
+  const train = (ctx: CheckContext) =>
+    memo(ctx, `${base}:train`, async (): Promise<TrainRun> => {
+      const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+      const forward = await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true });
+      return { model, forward, buffersAfterStep1: await model.buffers() };
+    });
+  const backward = (ctx: CheckContext) =>
+    memo(ctx, `${base}:backward`, async (): Promise<BackwardRun> => {
+      const { model } = await train(ctx);
+      const { loss } = await model.backward(f.labels);
+      return { loss, gradients: await model.gradients() };
+    });
+  const steps = (ctx: CheckContext) =>
+    memo(ctx, `${base}:steps`, async (): Promise<StepsRun> => {
+      const { model } = await train(ctx);
+      await backward(ctx);
+      await model.step(f.manifest.sgd);
+      const parametersAfterStep1 = await model.parameters();
+      const blocks2 = (await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true })).blocks;
+      const { loss: loss2 } = await model.backward(f.labels);
+      const gradients2 = await model.gradients();
+      await model.step(f.manifest.sgd);
+      const run = {
+        loss2,
+        parameters: await model.parameters(),
+        buffers: await model.buffers(),
+        parametersAfterStep1,
+        gradients2,
+        blocks2,
+      };
+      await model.dispose();
+      return run;
+    });
   /** A model holding the golden state after two steps: eval forward, then a train forward of the same input. */
-  const evalRun = (ctx: CheckContext) => memo(ctx, `${base}:eval`, async (): Promise<EvalRun> => {
-    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parametersAfterStep2), buffers: copyGroup(f.buffersAfterStep2) });
-    try {
-      const evalLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "eval" })).logProbs;
-      const trainLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "train" })).logProbs;
-      return { evalLogProbs, trainLogProbs };
-    } finally {
-      await model.dispose();
-    }
-  });
+  const evalRun = (ctx: CheckContext) =>
+    memo(ctx, `${base}:eval`, async (): Promise<EvalRun> => {
+      const model = await cnnOf(ctx).create({
+        parameters: copyGroup(f.parametersAfterStep2),
+        buffers: copyGroup(f.buffersAfterStep2),
+      });
+      try {
+        const evalLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "eval" })).logProbs;
+        const trainLogProbs = (await model.forward(Float64Array.from(f.input), n, { mode: "train" })).logProbs;
+        return { evalLogProbs, trainLogProbs };
+      } finally {
+        await model.dispose();
+      }
+    });
   const dropoutSeed = f.manifest.seed;
-  const dropoutRun = (ctx: CheckContext, step: number, tag = "") => memo(ctx, `${base}:dropout:${step}${tag}`, async (): Promise<DropoutRun> => {
-    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
-    try {
-      return { forward: await model.forward(Float64Array.from(f.input), n, { mode: "train", record: true, dropout: { seed: dropoutSeed, step } }) };
-    } finally {
-      await model.dispose();
-    }
-  });
+  const dropoutRun = (ctx: CheckContext, step: number, tag = "") =>
+    memo(ctx, `${base}:dropout:${step}${tag}`, async (): Promise<DropoutRun> => {
+      const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+      try {
+        return {
+          forward: await model.forward(Float64Array.from(f.input), n, {
+            mode: "train",
+            record: true,
+            dropout: { seed: dropoutSeed, step },
+          }),
+        };
+      } finally {
+        await model.dispose();
+      }
+    });
 
   // --- structure ---
   add("structure.summary", "cnn.forward", async (ctx) => {
@@ -145,11 +217,15 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
         const g = got[i];
         const fmt = (r: typeof w) => `${r.layer} [-1, ${r.outputShape.join(", ")}] ${r.params}`;
         if (!g) return;
-        if (g.layer !== w.layer || g.params !== w.params || g.outputShape.join(",") !== w.outputShape.join(",")) problems.push(`row ${i + 1}: got ${fmt(g)}, expected ${fmt(w)}`);
+        if (g.layer !== w.layer || g.params !== w.params || g.outputShape.join(",") !== w.outputShape.join(","))
+          problems.push(`row ${i + 1}: got ${fmt(g)}, expected ${fmt(w)}`);
       });
       const total = got.reduce((a, r) => a + r.params, 0);
       if (total !== CNN_PARAM_COUNT) problems.push(`total ${total} parameters, expected ${CNN_PARAM_COUNT}`);
-      return { pass: problems.length === 0, detail: problems.length ? problems.join("; ") : `${want.length} rows match, ${total} parameters` };
+      return {
+        pass: problems.length === 0,
+        detail: problems.length ? problems.join("; ") : `${want.length} rows match, ${total} parameters`,
+      };
     } finally {
       await model.dispose();
     }
@@ -163,8 +239,11 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       const names = (specs: readonly { name: string; size: number }[], got: CnnTensors, what: string) => {
         const want = specs.map((s) => s.name);
         const have = Object.keys(got);
-        if (have.join(",") !== want.join(",")) problems.push(`${what} names/order ${have.join(", ")}; expected ${want.join(", ")}`);
-        for (const s of specs) if (got[s.name] && got[s.name]!.length !== s.size) problems.push(`${s.name}: ${got[s.name]!.length} values, expected ${s.size}`);
+        if (have.join(",") !== want.join(","))
+          problems.push(`${what} names/order ${have.join(", ")}; expected ${want.join(", ")}`);
+        for (const s of specs)
+          if (got[s.name] && got[s.name]!.length !== s.size)
+            problems.push(`${s.name}: ${got[s.name]!.length} values, expected ${s.size}`);
       };
       names(CNN_PARAMS, params, "parameter");
       names(CNN_BUFFERS, buffers, "buffer");
@@ -183,13 +262,15 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     const kind: QuantityKind = FEATURE_MAPS.has(block) ? "gradient" : "value";
     add(`forward.${block}`, "cnn.forward", async (ctx) => {
       const { forward } = await train(ctx);
-      const actual = block === "logProbs" ? forward.blocks?.logProbs ?? forward.logProbs : forward.blocks?.[block];
+      const actual = block === "logProbs" ? (forward.blocks?.logProbs ?? forward.logProbs) : forward.blocks?.[block];
       return tensorOutcome(block, actual, expected, () => cmp(ctx, actual, expected, kind));
     });
   }
   add("forward.logProbs.result", "cnn.forward", async (ctx) => {
     const { forward } = await train(ctx);
-    return tensorOutcome("logProbs (forward result)", forward.logProbs, f.blocks.logProbs ?? new Float64Array(0), () => cmp(ctx, forward.logProbs, f.blocks.logProbs!, "value"));
+    return tensorOutcome("logProbs (forward result)", forward.logProbs, f.blocks.logProbs ?? new Float64Array(0), () =>
+      cmp(ctx, forward.logProbs, f.blocks.logProbs!, "value"),
+    );
   });
   for (const bn of bnLayers()) {
     add(`forward.buffers.${bn}`, "cnn.forward", async (ctx) => {
@@ -214,13 +295,22 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
    * After a failed gradient or step check only: the golden re-derived under the backend's own ReLU and max-pool
    * decisions where those differ from the golden's at near-ties (cnn-decisions.ts); null otherwise.
    */
-  const reconciled1 = (ctx: CheckContext) => memo(ctx, `${base}:reconciled1`, async () => reconcileStep1(f, ctx.precision, (await train(ctx)).forward.blocks));
-  const reconciledSteps = (ctx: CheckContext) => memo(ctx, `${base}:reconciled-steps`, async () => reconcileSteps(f, ctx.precision, (await train(ctx)).forward.blocks, (await steps(ctx)).blocks2));
+  const reconciled1 = (ctx: CheckContext) =>
+    memo(ctx, `${base}:reconciled1`, async () => reconcileStep1(f, ctx.precision, (await train(ctx)).forward.blocks));
+  const reconciledSteps = (ctx: CheckContext) =>
+    memo(ctx, `${base}:reconciled-steps`, async () =>
+      reconcileSteps(f, ctx.precision, (await train(ctx)).forward.blocks, (await steps(ctx)).blocks2),
+    );
   /** A failed outcome judged again against a re-derived golden, when there is one. */
-  const secondOpinion = async (first: CheckOutcome, again: () => Promise<{ outcome: CheckOutcome; note: string } | null>): Promise<CheckOutcome> => {
+  const secondOpinion = async (
+    first: CheckOutcome,
+    again: () => Promise<{ outcome: CheckOutcome; note: string } | null>,
+  ): Promise<CheckOutcome> => {
     if (first.pass) return first;
     const r = await again();
-    return r ? { ...r.outcome, detail: `${r.outcome.detail} — ${r.note} (against the golden: ${first.detail})` } : first;
+    return r
+      ? { ...r.outcome, detail: `${r.outcome.detail} — ${r.note} (against the golden: ${first.detail})` }
+      : first;
   };
 
   // --- backward of step 1 ---
@@ -232,7 +322,10 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     add(`backward.grad.${p.name}`, "cnn.backward", async (ctx) => {
       const { gradients } = await backward(ctx);
       const actual = gradients[p.name];
-      const judge = (expected: ArrayLike<number>) => tensorOutcome(`∂loss/∂${p.name}`, actual, expected, () => compareValues(actual!, expected, toleranceFor(ctx.precision, "gradient"), "gradient", gradientScale(p.name)));
+      const judge = (expected: ArrayLike<number>) =>
+        tensorOutcome(`∂loss/∂${p.name}`, actual, expected, () =>
+          compareValues(actual!, expected, toleranceFor(ctx.precision, "gradient"), "gradient", gradientScale(p.name)),
+        );
       return secondOpinion(judge(f.gradients[p.name]!), async () => {
         const r = await reconciled1(ctx);
         return r ? { outcome: judge(r.gradients[p.name]!), note: r.note } : null;
@@ -258,13 +351,24 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     const { lr, momentum: m, weightDecay: wd } = f.manifest.sgd;
     const parts: Array<[string, Comparison]> = [];
     for (const p of CNN_PARAMS) {
-      const p0 = f.parameters[p.name]!, p1 = run.parametersAfterStep1[p.name], p2 = run.parameters[p.name], a = g1[p.name], b = run.gradients2[p.name];
-      if (!p1 || !p2 || !a || !b || [p1, p2, a, b].some((t) => t.length !== p.size)) return { pass: false, detail: `${p.name}: parameters or gradients missing or of the wrong size` };
+      const p0 = f.parameters[p.name]!,
+        p1 = run.parametersAfterStep1[p.name],
+        p2 = run.parameters[p.name],
+        a = g1[p.name],
+        b = run.gradients2[p.name];
+      if (!p1 || !p2 || !a || !b || [p1, p2, a, b].some((t) => t.length !== p.size))
+        return { pass: false, detail: `${p.name}: parameters or gradients missing or of the wrong size` };
       const buf1 = Float64Array.from(p0, (v, i) => a[i]! + wd * v);
       const want1 = Float64Array.from(p0, (v, i) => v - lr * buf1[i]!);
       const want2 = Float64Array.from(p1, (v, i) => v - lr * (m * buf1[i]! + b[i]! + wd * v));
-      parts.push([`${p.name} after step 1 (from its own gradients)`, compareSgdUpdate(p1, want1, [p0, p1], ctx.precision)]);
-      parts.push([`${p.name} after step 2 (from its own gradients and momentum)`, compareSgdUpdate(p2, want2, [p0, p1, p2], ctx.precision)]);
+      parts.push([
+        `${p.name} after step 1 (from its own gradients)`,
+        compareSgdUpdate(p1, want1, [p0, p1], ctx.precision),
+      ]);
+      parts.push([
+        `${p.name} after step 2 (from its own gradients and momentum)`,
+        compareSgdUpdate(p2, want2, [p0, p1, p2], ctx.precision),
+      ]);
     }
     return outcomeOf(parts);
   });
@@ -273,9 +377,16 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       const { parameters } = await steps(ctx);
       const actual = parameters[p.name];
       // tolerance.ts "after SGD steps": storage rounding plus the gradient allowance carried by momentum.
-      const judge = (expected: ArrayLike<number>) => tensorOutcome(`${p.name} after 2 steps`, actual, expected, () => compareAfterSgdSteps(actual!, expected, f.parameters[p.name]!, {
-        precision: ctx.precision, steps: 2, lr: f.manifest.sgd.lr, momentum: f.manifest.sgd.momentum, gradientScale: gradientScale(p.name),
-      }));
+      const judge = (expected: ArrayLike<number>) =>
+        tensorOutcome(`${p.name} after 2 steps`, actual, expected, () =>
+          compareAfterSgdSteps(actual!, expected, f.parameters[p.name]!, {
+            precision: ctx.precision,
+            steps: 2,
+            lr: f.manifest.sgd.lr,
+            momentum: f.manifest.sgd.momentum,
+            gradientScale: gradientScale(p.name),
+          }),
+        );
       return secondOpinion(judge(f.parametersAfterStep2[p.name]!), async () => {
         const r = await reconciledSteps(ctx);
         return r ? { outcome: judge(r.parameters[p.name]!), note: r.note } : null;
@@ -298,27 +409,51 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     const first = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
     let saved: { parameters: CnnTensors; buffers: CnnTensors; momentum: CnnTensors };
     try {
-      if (!first.optimizerState || !first.setOptimizerState) return { pass: false, detail: "claims cnn.optimizer-state but the model has no optimizerState()/setOptimizerState()" };
+      if (!first.optimizerState || !first.setOptimizerState)
+        return {
+          pass: false,
+          detail: "claims cnn.optimizer-state but the model has no optimizerState()/setOptimizerState()",
+        };
       const before = await first.optimizerState();
-      if (Object.keys(before).length !== 0) return { pass: false, detail: `optimizerState() before any step has ${Object.keys(before).length} tensor(s); expected none` };
+      if (Object.keys(before).length !== 0)
+        return {
+          pass: false,
+          detail: `optimizerState() before any step has ${Object.keys(before).length} tensor(s); expected none`,
+        };
       await first.forward(Float64Array.from(f.input), n, { mode: "train" });
       await first.backward(f.labels);
       await first.step(f.manifest.sgd);
-      saved = { parameters: await first.parameters(), buffers: await first.buffers(), momentum: await first.optimizerState() };
+      saved = {
+        parameters: await first.parameters(),
+        buffers: await first.buffers(),
+        momentum: await first.optimizerState(),
+      };
     } finally {
       await first.dispose();
     }
-    const shape = CNN_PARAMS.flatMap((p) => (saved.momentum[p.name]?.length === p.size ? [] : [`${p.name}: ${saved.momentum[p.name]?.length ?? "no"} values, expected ${p.size}`]));
-    if (shape.length > 0) return { pass: false, detail: `optimizerState() after a step: ${shape.slice(0, 3).join("; ")}` };
+    const shape = CNN_PARAMS.flatMap((p) =>
+      saved.momentum[p.name]?.length === p.size
+        ? []
+        : [`${p.name}: ${saved.momentum[p.name]?.length ?? "no"} values, expected ${p.size}`],
+    );
+    if (shape.length > 0)
+      return { pass: false, detail: `optimizerState() after a step: ${shape.slice(0, 3).join("; ")}` };
     // A fresh model from the saved state, momentum restored (a copy: the backend must not depend on our arrays).
     const resumed = await cnnOf(ctx).create({ parameters: saved.parameters, buffers: saved.buffers });
     try {
-      await resumed.setOptimizerState!(Object.fromEntries(Object.entries(saved.momentum).map(([k, v]) => [k, Float64Array.from(v)])));
+      await resumed.setOptimizerState!(
+        Object.fromEntries(Object.entries(saved.momentum).map(([k, v]) => [k, Float64Array.from(v)])),
+      );
       await resumed.forward(Float64Array.from(f.input), n, { mode: "train" });
       await resumed.backward(f.labels);
       await resumed.step(f.manifest.sgd);
       const after = await resumed.parameters();
-      return outcomeOf(CNN_PARAMS.map((p) => [`${p.name} after step, save, restore, step vs two steps`, cmp(ctx, after[p.name], continuous[p.name]!, "value")]));
+      return outcomeOf(
+        CNN_PARAMS.map((p) => [
+          `${p.name} after step, save, restore, step vs two steps`,
+          cmp(ctx, after[p.name], continuous[p.name]!, "value"),
+        ]),
+      );
     } finally {
       await resumed.dispose();
     }
@@ -327,11 +462,14 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
   // --- eval mode (golden state after two steps, so only cnn.forward is needed) ---
   add("eval.logProbs", "cnn.forward", async (ctx) => {
     const { evalLogProbs } = await evalRun(ctx);
-    return tensorOutcome("eval log-probs", evalLogProbs, f.evalLogProbs, () => cmp(ctx, evalLogProbs, f.evalLogProbs, "value"));
+    return tensorOutcome("eval log-probs", evalLogProbs, f.evalLogProbs, () =>
+      cmp(ctx, evalLogProbs, f.evalLogProbs, "value"),
+    );
   });
   add("eval.differs-from-train", "cnn.forward", async (ctx) => {
     const { evalLogProbs, trainLogProbs } = await evalRun(ctx);
-    if (evalLogProbs.length !== trainLogProbs.length) return { pass: false, detail: `eval gave ${evalLogProbs.length} values, train ${trainLogProbs.length}` };
+    if (evalLogProbs.length !== trainLogProbs.length)
+      return { pass: false, detail: `eval gave ${evalLogProbs.length} values, train ${trainLogProbs.length}` };
     // Same parameters and input: eval (running stats) and train (batch stats) must not coincide.
     const c = cmp(ctx, trainLogProbs, evalLogProbs, "value");
     return {
@@ -344,12 +482,18 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
 
   // --- dropout (shared mask rule, spec/src/rng.ts) ---
   const drop3 = DROPOUT_LAYERS[DROPOUT_LAYERS.length - 1]!;
-  const gapRule = (run: DropoutRun, step: number, scaled: boolean) => expectedGap(run.forward, dropoutSeed, step, drop3.index, drop3.p, scaled);
+  const gapRule = (run: DropoutRun, step: number, scaled: boolean) =>
+    expectedGap(run.forward, dropoutSeed, step, drop3.index, drop3.p, scaled);
   add("dropout.mask", "cnn.dropout", async (ctx) => {
     const run = await dropoutRun(ctx, 0);
     const e = gapRule(run, 0, true);
     if (typeof e === "string") return { pass: false, detail: e };
-    return outcomeOf([[`gap after ${drop3.name} (mask rule, seed ${dropoutSeed}, step 0)`, cmp(ctx, run.forward.blocks!.gap, e, "value")]]);
+    return outcomeOf([
+      [
+        `gap after ${drop3.name} (mask rule, seed ${dropoutSeed}, step 0)`,
+        cmp(ctx, run.forward.blocks!.gap, e, "value"),
+      ],
+    ]);
   });
   add("dropout.scale", "cnn.dropout", async (ctx) => {
     const run = await dropoutRun(ctx, 0);
@@ -357,21 +501,34 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     if (typeof unscaled === "string") return { pass: false, detail: unscaled };
     const got = run.forward.blocks!.gap!;
     const ratio = sum(got) / sum(unscaled);
-    return outcomeOf([[`kept-value scale of ${drop3.name} (Σgap / Σmasked mean)`, cmp(ctx, [ratio], [1 / (1 - drop3.p)], "value")]]);
+    return outcomeOf([
+      [`kept-value scale of ${drop3.name} (Σgap / Σmasked mean)`, cmp(ctx, [ratio], [1 / (1 - drop3.p)], "value")],
+    ]);
   });
   add("dropout.rate", "cnn.dropout", async (ctx) => {
     const run = await dropoutRun(ctx, 0);
     const e = gapRule(run, 0, true);
     if (typeof e === "string") return { pass: false, detail: e };
     const c = cmp(ctx, run.forward.blocks!.gap, e, "value");
-    if (!c.pass) return { pass: false, detail: `${drop3.name}'s mask is not the shared rule's (see dropout.mask), so its drop rate is unknown` };
+    if (!c.pass)
+      return {
+        pass: false,
+        detail: `${drop3.name}'s mask is not the shared rule's (see dropout.mask), so its drop rate is unknown`,
+      };
     return dropRateOutcome(n, dropoutSeed, 0);
   });
   add("dropout.eval-identity", "cnn.dropout", async (ctx) => {
-    const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parametersAfterStep2), buffers: copyGroup(f.buffersAfterStep2) });
+    const model = await cnnOf(ctx).create({
+      parameters: copyGroup(f.parametersAfterStep2),
+      buffers: copyGroup(f.buffersAfterStep2),
+    });
     try {
-      const got = (await model.forward(Float64Array.from(f.input), n, { mode: "eval", dropout: { seed: dropoutSeed, step: 0 } })).logProbs;
-      return tensorOutcome("eval log-probs with dropout options", got, f.evalLogProbs, () => cmp(ctx, got, f.evalLogProbs, "value"));
+      const got = (
+        await model.forward(Float64Array.from(f.input), n, { mode: "eval", dropout: { seed: dropoutSeed, step: 0 } })
+      ).logProbs;
+      return tensorOutcome("eval log-probs with dropout options", got, f.evalLogProbs, () =>
+        cmp(ctx, got, f.evalLogProbs, "value"),
+      );
     } finally {
       await model.dispose();
     }
@@ -379,7 +536,9 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
   add("dropout.deterministic", "cnn.dropout", async (ctx) => {
     const a = await dropoutRun(ctx, 0);
     const b = await dropoutRun(ctx, 0, ":again");
-    return outcomeOf([["log-probs of a second model, same seed and step", cmp(ctx, b.forward.logProbs, a.forward.logProbs, "value")]]);
+    return outcomeOf([
+      ["log-probs of a second model, same seed and step", cmp(ctx, b.forward.logProbs, a.forward.logProbs, "value")],
+    ]);
   });
   add("dropout.step-changes-mask", "cnn.dropout", async (ctx) => {
     const a = await dropoutRun(ctx, 0);
@@ -388,7 +547,11 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
     if (typeof e === "string") return { pass: false, detail: e };
     const rule = cmp(ctx, b.forward.blocks!.gap, e, "value");
     const same = cmp(ctx, b.forward.logProbs, a.forward.logProbs, "value");
-    if (same.pass) return { pass: false, detail: "forward number 1 gave the same log-probs as forward number 0: the mask must change with the step" };
+    if (same.pass)
+      return {
+        pass: false,
+        detail: "forward number 1 gave the same log-probs as forward number 0: the mask must change with the step",
+      };
     return outcomeOf([[`gap after ${drop3.name} at step 1 (mask rule)`, rule]]);
   });
   return checks;
@@ -398,12 +561,23 @@ function bnLayers(): string[] {
   return CNN_LAYERS.flatMap((l) => (l.type === "batchnorm2d" ? [l.name] : []));
 }
 
-function bufferOutcome(ctx: CheckContext, bn: string, actual: CnnTensors, expected: Record<string, Float64Array>): CheckOutcome {
+function bufferOutcome(
+  ctx: CheckContext,
+  bn: string,
+  actual: CnnTensors,
+  expected: Record<string, Float64Array>,
+): CheckOutcome {
   const parts: Array<[string, Comparison]> = [];
   for (const b of CNN_BUFFERS.filter((x) => x.layer === bn)) {
     const a = actual[b.name];
     if (!a) return { pass: false, detail: `${b.name}: backend returned no tensor` };
-    parts.push([b.name, cmp(ctx, a, expected[b.name]!, "value")]);
+    const want = expected[b.name]!;
+    if (b.role === "running_mean") {
+      // tolerance.ts "spread": a batch mean is judged against the spread of what it averages.
+      const variance = expected[`${bn}.running_var`]!;
+      const spread = Float64Array.from(want, (v, i) => Math.abs(v) + Math.sqrt(Math.max(variance[i]!, 0)));
+      parts.push([b.name, compareValues(a, want, toleranceFor(ctx.precision, "value"), "value", spread)]);
+    } else parts.push([b.name, cmp(ctx, a, want, "value")]);
   }
   return outcomeOf(parts);
 }
@@ -418,8 +592,16 @@ const sum = (a: ArrayLike<number>) => {
  * The GAP output the shared mask rule predicts from the backend's own block9 (recorded before dropout): mean over
  * 7×7 of block9 · keep / (1 − p), or without the 1/(1 − p) when `scaled` is false. A string says what is missing.
  */
-function expectedGap(fwd: CnnForwardResult, seed: number, step: number, layer: number, p: number, scaled: boolean): Float64Array | string {
-  const b9 = fwd.blocks?.block9, gap = fwd.blocks?.gap;
+function expectedGap(
+  fwd: CnnForwardResult,
+  seed: number,
+  step: number,
+  layer: number,
+  p: number,
+  scaled: boolean,
+): Float64Array | string {
+  const b9 = fwd.blocks?.block9,
+    gap = fwd.blocks?.gap;
   if (!b9 || !gap) return "a recorded forward (record: true) must return blocks block9 and gap";
   const plane = b9.length / gap.length;
   const scale = scaled ? 1 / (1 - p) : 1;
@@ -439,7 +621,8 @@ function expectedGap(fwd: CnnForwardResult, seed: number, step: number, layer: n
 function dropRateOutcome(n: number, seed: number, step: number): CheckOutcome {
   const shapes = layerShapesBeforeDropout();
   const lines: string[] = [];
-  let pass = true, worst = 0;
+  let pass = true,
+    worst = 0;
   for (const l of DROPOUT_LAYERS) {
     const count = n * shapes[l.index]!;
     let dropped = 0;
@@ -457,11 +640,15 @@ function dropRateOutcome(n: number, seed: number, step: number): CheckOutcome {
 /** Per-sample element count entering each dropout layer. */
 function layerShapesBeforeDropout(): number[] {
   const sizes: number[] = [];
-  let c = 1, h = 28, w = 28;
+  let c = 1,
+    h = 28,
+    w = 28;
   for (const l of CNN_LAYERS) {
     if (l.type === "conv2d") c = l.outChannels;
-    else if (l.type === "maxpool2d") { h = Math.floor(h / l.size); w = Math.floor(w / l.size); }
-    else if (l.type === "dropout") sizes[l.index] = c * h * w;
+    else if (l.type === "maxpool2d") {
+      h = Math.floor(h / l.size);
+      w = Math.floor(w / l.size);
+    } else if (l.type === "dropout") sizes[l.index] = c * h * w;
   }
   return sizes;
 }
@@ -474,9 +661,13 @@ function layerShapesBeforeDropout(): number[] {
  * estimate's own error bound: a property of the estimate, not a tolerance knob.
  */
 async function finiteDifferenceCheck(
-  ctx: CheckContext, f: LoadedCnnFixture, backward: (ctx: CheckContext) => Promise<BackwardRun>, gradientScale: (param: string) => number,
+  ctx: CheckContext,
+  f: LoadedCnnFixture,
+  backward: (ctx: CheckContext) => Promise<BackwardRun>,
+  gradientScale: (param: string) => number,
 ): Promise<CheckOutcome> {
-  if (ctx.precision !== "float64") return { pass: true, detail: `not applicable at ${ctx.precision}: difference quotients need a float64 loss` };
+  if (ctx.precision !== "float64")
+    return { pass: true, detail: `not applicable at ${ctx.precision}: difference quotients need a float64 loss` };
   const { gradients } = await backward(ctx);
   const tol = toleranceFor(ctx.precision, "gradient");
   const lossAt = async (name: string, index: number, delta: number) => {
@@ -484,7 +675,10 @@ async function finiteDifferenceCheck(
     params[name]![index]! += delta;
     const model = await cnnOf(ctx).create({ parameters: params });
     try {
-      return meanNll((await model.forward(Float64Array.from(f.input), f.manifest.batch, { mode: "train" })).logProbs, f.labels);
+      return meanNll(
+        (await model.forward(Float64Array.from(f.input), f.manifest.batch, { mode: "train" })).logProbs,
+        f.labels,
+      );
     } finally {
       await model.dispose();
     }
@@ -492,14 +686,25 @@ async function finiteDifferenceCheck(
   const f0 = await lossAt(FD_SAMPLES[0]![0], 0, 0);
   const lines: string[] = [];
   const kinks: string[] = [];
-  let pass = true, worstRatio = 0, worstRelative = 0, compared = 0, rejected = 0;
+  let pass = true,
+    worstRatio = 0,
+    worstRelative = 0,
+    compared = 0,
+    rejected = 0;
   for (const [name, start] of FD_SAMPLES) {
     const p = f.parameters[name]!;
     const r = await derivativeAtSmoothCoordinate((i, d) => lossAt(name, i, d), {
-      start, size: p.length, f0, tries: FD_TRIES, stepOf: (i) => FD_RELATIVE_STEP * Math.max(1, Math.abs(p[i]!)),
+      start,
+      size: p.length,
+      f0,
+      tries: FD_TRIES,
+      stepOf: (i) => FD_RELATIVE_STEP * Math.max(1, Math.abs(p[i]!)),
     });
     rejected += r.rejected.length;
-    for (const k of r.rejected) kinks.push(`${name}[${k.index}] at h ${k.step.toExponential(0)} (third difference ${k.thirdDifference.toExponential(1)} > smooth limit ${k.smoothLimit.toExponential(1)})`);
+    for (const k of r.rejected)
+      kinks.push(
+        `${name}[${k.index}] at h ${k.step.toExponential(0)} (third difference ${k.thirdDifference.toExponential(1)} > smooth limit ${k.smoothLimit.toExponential(1)})`,
+      );
     if (!r.found) {
       lines.push(`${name}: not compared, all ${r.rejected.length} stencils tried have a kink`);
       continue;
@@ -514,7 +719,9 @@ async function finiteDifferenceCheck(
     worstRatio = Math.max(worstRatio, ratio);
     worstRelative = Math.max(worstRelative, diff / Math.max(Math.abs(estimate), Number.MIN_VALUE));
     if (!(ratio <= 1)) pass = false;
-    lines.push(`${name}[${index}]: backward ${g.toExponential(6)}, differences ${estimate.toExponential(6)} (±${errorBound.toExponential(1)}), ${ratio.toExponential(2)}× allowed`);
+    lines.push(
+      `${name}[${index}]: backward ${g.toExponential(6)}, differences ${estimate.toExponential(6)} (±${errorBound.toExponential(1)}), ${ratio.toExponential(2)}× allowed`,
+    );
   }
   const summary = `${compared} coordinates compared, ${rejected} stencils passed over for a kink${kinks.length ? `: ${kinks.join(", ")}` : ""}`;
   return { pass, ...(compared > 0 ? { worstRatio, worstRelative } : {}), detail: `${summary}; ${lines.join("; ")}` };

@@ -3,8 +3,21 @@
  * `summaryTable()` reproduces the torchsummary table the course publishes.
  */
 export type LayerSpec =
-  | { readonly type: "conv2d"; readonly name: string; readonly inChannels: number; readonly outChannels: number; readonly kernel: 3; readonly padding: 1 }
-  | { readonly type: "batchnorm2d"; readonly name: string; readonly channels: number; readonly eps: number; readonly momentum: number }
+  | {
+      readonly type: "conv2d";
+      readonly name: string;
+      readonly inChannels: number;
+      readonly outChannels: number;
+      readonly kernel: 3;
+      readonly padding: 1;
+    }
+  | {
+      readonly type: "batchnorm2d";
+      readonly name: string;
+      readonly channels: number;
+      readonly eps: number;
+      readonly momentum: number;
+    }
   | { readonly type: "relu" }
   /**
    * size×size windows, stride size, no padding. Backward: each window's gradient goes to one position, the FIRST
@@ -34,20 +47,28 @@ function convBlock(i: number, inCh: number): LayerSpec[] {
 
 /** Layer order of the forward pass. Names double as PyTorch state_dict prefixes. */
 export const CNN_LAYERS: readonly LayerSpec[] = [
-  ...convBlock(1, 1), ...convBlock(2, CHANNELS), ...convBlock(3, CHANNELS),
+  ...convBlock(1, 1),
+  ...convBlock(2, CHANNELS),
+  ...convBlock(3, CHANNELS),
   { type: "maxpool2d", name: "pool1", size: 2 },
   { type: "dropout", name: "drop1", p: 0.2, index: 0 },
-  ...convBlock(4, CHANNELS), ...convBlock(5, CHANNELS), ...convBlock(6, CHANNELS),
+  ...convBlock(4, CHANNELS),
+  ...convBlock(5, CHANNELS),
+  ...convBlock(6, CHANNELS),
   { type: "maxpool2d", name: "pool2", size: 2 },
   { type: "dropout", name: "drop2", p: 0.2, index: 1 },
-  ...convBlock(7, CHANNELS), ...convBlock(8, CHANNELS), ...convBlock(9, CHANNELS),
+  ...convBlock(7, CHANNELS),
+  ...convBlock(8, CHANNELS),
+  ...convBlock(9, CHANNELS),
   { type: "dropout", name: "drop3", p: 0.15, index: 2 },
   { type: "gap" },
   { type: "linear", name: "fc", inFeatures: CHANNELS, outFeatures: NUM_CLASSES },
   { type: "logsoftmax" },
 ];
 
-export const DROPOUT_LAYERS = CNN_LAYERS.filter((l): l is Extract<LayerSpec, { type: "dropout" }> => l.type === "dropout");
+export const DROPOUT_LAYERS = CNN_LAYERS.filter(
+  (l): l is Extract<LayerSpec, { type: "dropout" }> => l.type === "dropout",
+);
 
 export type Shape = readonly number[];
 
@@ -56,7 +77,8 @@ export function layerShapes(): Shape[] {
   let shape: number[] = [...INPUT_SHAPE];
   return CNN_LAYERS.map((l) => {
     if (l.type === "conv2d") shape = [l.outChannels, shape[1]!, shape[2]!];
-    else if (l.type === "maxpool2d") shape = [shape[0]!, Math.floor(shape[1]! / l.size), Math.floor(shape[2]! / l.size)];
+    else if (l.type === "maxpool2d")
+      shape = [shape[0]!, Math.floor(shape[1]! / l.size), Math.floor(shape[2]! / l.size)];
     else if (l.type === "gap") shape = [shape[0]!];
     else if (l.type === "linear") shape = [l.outFeatures];
     return [...shape];
@@ -83,20 +105,31 @@ const prod = (s: Shape): number => s.reduce((a, b) => a * b, 1);
 
 /** Trainable parameters in PyTorch `named_parameters()` order (conv weight [out,in,3,3], bias; bn weight, bias; fc weight [10,16], bias). */
 export const CNN_PARAMS: readonly ParamSpec[] = CNN_LAYERS.flatMap((l): ParamSpec[] => {
-  const p = (layer: string, role: "weight" | "bias", shape: number[]): ParamSpec => ({ name: `${layer}.${role}`, shape, size: prod(shape), layer, role });
-  if (l.type === "conv2d") return [p(l.name, "weight", [l.outChannels, l.inChannels, l.kernel, l.kernel]), p(l.name, "bias", [l.outChannels])];
+  const p = (layer: string, role: "weight" | "bias", shape: number[]): ParamSpec => ({
+    name: `${layer}.${role}`,
+    shape,
+    size: prod(shape),
+    layer,
+    role,
+  });
+  if (l.type === "conv2d")
+    return [p(l.name, "weight", [l.outChannels, l.inChannels, l.kernel, l.kernel]), p(l.name, "bias", [l.outChannels])];
   if (l.type === "batchnorm2d") return [p(l.name, "weight", [l.channels]), p(l.name, "bias", [l.channels])];
-  if (l.type === "linear") return [p(l.name, "weight", [l.outFeatures, l.inFeatures]), p(l.name, "bias", [l.outFeatures])];
+  if (l.type === "linear")
+    return [p(l.name, "weight", [l.outFeatures, l.inFeatures]), p(l.name, "bias", [l.outFeatures])];
   return [];
 });
 
 /** BatchNorm buffers in state_dict order. num_batches_tracked is a single count. */
 export const CNN_BUFFERS: readonly BufferSpec[] = CNN_LAYERS.flatMap((l): BufferSpec[] =>
-  l.type !== "batchnorm2d" ? [] : [
-    { name: `${l.name}.running_mean`, shape: [l.channels], size: l.channels, layer: l.name, role: "running_mean" },
-    { name: `${l.name}.running_var`, shape: [l.channels], size: l.channels, layer: l.name, role: "running_var" },
-    { name: `${l.name}.num_batches_tracked`, shape: [], size: 1, layer: l.name, role: "num_batches_tracked" },
-  ]);
+  l.type !== "batchnorm2d"
+    ? []
+    : [
+        { name: `${l.name}.running_mean`, shape: [l.channels], size: l.channels, layer: l.name, role: "running_mean" },
+        { name: `${l.name}.running_var`, shape: [l.channels], size: l.channels, layer: l.name, role: "running_var" },
+        { name: `${l.name}.num_batches_tracked`, shape: [], size: 1, layer: l.name, role: "num_batches_tracked" },
+      ],
+);
 
 export const CNN_PARAM_COUNT = CNN_PARAMS.reduce((a, p) => a + p.size, 0);
 
@@ -107,7 +140,11 @@ export interface SummaryRow {
 }
 
 const TABLE_TYPE: Partial<Record<LayerSpec["type"], string>> = {
-  conv2d: "Conv2d", batchnorm2d: "BatchNorm2d", maxpool2d: "MaxPool2d", dropout: "Dropout", linear: "Linear",
+  conv2d: "Conv2d",
+  batchnorm2d: "BatchNorm2d",
+  maxpool2d: "MaxPool2d",
+  dropout: "Dropout",
+  linear: "Linear",
 };
 
 /** The torchsummary-style table (modules only: ReLU, GAP and log-softmax are functional and not listed). */
@@ -139,7 +176,20 @@ export function formatSummary(rows: readonly SummaryRow[]): string {
  * Goldens store the same names, so a backend is checked block by block.
  */
 export const BLOCK_OUTPUTS = [
-  "block1", "block2", "block3", "pool1", "block4", "block5", "block6", "pool2", "block7", "block8", "block9", "gap", "logits", "logProbs",
+  "block1",
+  "block2",
+  "block3",
+  "pool1",
+  "block4",
+  "block5",
+  "block6",
+  "pool2",
+  "block7",
+  "block8",
+  "block9",
+  "gap",
+  "logits",
+  "logProbs",
 ] as const;
 export type BlockName = (typeof BLOCK_OUTPUTS)[number];
 
@@ -154,14 +204,18 @@ export type BlockName = (typeof BLOCK_OUTPUTS)[number];
  */
 export function recordedBlocks(layers: readonly LayerSpec[] = CNN_LAYERS): (BlockName | null)[] {
   const blockName = (name: string, layer: string): BlockName => {
-    if (!(BLOCK_OUTPUTS as readonly string[]).includes(name)) throw new Error(`recordedBlocks: layer ${layer} would record "${name}", which is not a block output (${BLOCK_OUTPUTS.join(", ")})`);
+    if (!(BLOCK_OUTPUTS as readonly string[]).includes(name))
+      throw new Error(
+        `recordedBlocks: layer ${layer} would record "${name}", which is not a block output (${BLOCK_OUTPUTS.join(", ")})`,
+      );
     return name as BlockName;
   };
   const out: (BlockName | null)[] = [];
   layers.forEach((l, i) => {
     const prev = layers[i - 1];
     let rec: BlockName | null = null;
-    if (l.type === "relu" && prev?.type === "batchnorm2d") rec = blockName(prev.name.replace(/^bn/, "block"), prev.name);
+    if (l.type === "relu" && prev?.type === "batchnorm2d")
+      rec = blockName(prev.name.replace(/^bn/, "block"), prev.name);
     else if (l.type === "maxpool2d") rec = blockName(l.name, l.name);
     else if (l.type === "dropout" && prev?.type === "maxpool2d") {
       rec = out[i - 1]!;

@@ -12,7 +12,13 @@ export interface SgdStep {
   readonly weightDecay: number;
 }
 
-export function sgdUpdate(p: Float64Array | Float32Array, grad: ArrayLike<number>, buf: Float64Array | Float32Array, first: boolean, s: SgdStep): void {
+export function sgdUpdate(
+  p: Float64Array | Float32Array,
+  grad: ArrayLike<number>,
+  buf: Float64Array | Float32Array,
+  first: boolean,
+  s: SgdStep,
+): void {
   for (let i = 0; i < p.length; i++) {
     const g = grad[i]! + s.weightDecay * p[i]!;
     const b = first ? g : s.momentum * buf[i]! + g;
@@ -21,22 +27,26 @@ export function sgdUpdate(p: Float64Array | Float32Array, grad: ArrayLike<number
   }
 }
 
-export const oneCycleSchema = z.object({
-  kind: z.literal("onecycle"),
-  maxLr: finiteNumber.refine((v) => v > 0, "maxLr must be > 0"),
-  pctStart: finiteNumber.default(0.3),
-  divFactor: finiteNumber.default(25),
-  finalDivFactor: finiteNumber.default(1e4),
-  cycleMomentum: z.boolean().default(true),
-  baseMomentum: finiteNumber.default(0.85),
-  maxMomentum: finiteNumber.default(0.95),
-}).strict();
-export const stepLrSchema = z.object({
-  kind: z.literal("steplr"),
-  lr: finiteNumber.refine((v) => v > 0, "lr must be > 0"),
-  stepSize: z.number().int().min(1), // epochs
-  gamma: finiteNumber.default(0.1),
-}).strict();
+export const oneCycleSchema = z
+  .object({
+    kind: z.literal("onecycle"),
+    maxLr: finiteNumber.refine((v) => v > 0, "maxLr must be > 0"),
+    pctStart: finiteNumber.default(0.3),
+    divFactor: finiteNumber.default(25),
+    finalDivFactor: finiteNumber.default(1e4),
+    cycleMomentum: z.boolean().default(true),
+    baseMomentum: finiteNumber.default(0.85),
+    maxMomentum: finiteNumber.default(0.95),
+  })
+  .strict();
+export const stepLrSchema = z
+  .object({
+    kind: z.literal("steplr"),
+    lr: finiteNumber.refine((v) => v > 0, "lr must be > 0"),
+    stepSize: z.number().int().min(1), // epochs
+    gamma: finiteNumber.default(0.1),
+  })
+  .strict();
 export const scheduleSchema = z.discriminatedUnion("kind", [oneCycleSchema, stepLrSchema]);
 export type Schedule = z.infer<typeof scheduleSchema>;
 
@@ -52,12 +62,14 @@ const pixels = finiteNumber.refine((v) => v >= 0 && v <= 14, "must be in 0..14 p
 export const augmentationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("none") }).strict(),
   z.object({ kind: z.literal("rotate"), maxDegrees: degrees.default(7) }).strict(),
-  z.object({
-    kind: z.literal("affine"),
-    maxDegrees: degrees.default(7),
-    maxShift: pixels.default(2),
-    maxScale: finiteNumber.refine((v) => v >= 0 && v < 1, "must be in 0..1 (exclusive)").default(0),
-  }).strict(),
+  z
+    .object({
+      kind: z.literal("affine"),
+      maxDegrees: degrees.default(7),
+      maxShift: pixels.default(2),
+      maxScale: finiteNumber.refine((v) => v >= 0 && v < 1, "must be in 0..1 (exclusive)").default(0),
+    })
+    .strict(),
 ]);
 export type Augmentation = z.infer<typeof augmentationSchema>;
 export const AUGMENTATION_KINDS = ["none", "rotate", "affine"] as const;
@@ -70,15 +82,17 @@ export const NO_AUGMENTATION: Augmentation = { kind: "none" };
  * `name` and `augmentation` are optional so that records written before they existed still parse: no name is an
  * unnamed recipe ("custom" unless its settings equal a named one, recipeName), no augmentation is "none".
  */
-export const recipeSchema = z.object({
-  name: z.string().min(1).optional(),
-  batchSize: z.number().int().min(1).default(128),
-  epochs: z.number().int().min(1).default(15),
-  momentum: finiteNumber.default(0.9),
-  weightDecay: finiteNumber.refine((v) => v >= 0, "must be ≥ 0").default(0),
-  schedule: scheduleSchema.default({ kind: "onecycle", maxLr: 0.05 }),
-  augmentation: augmentationSchema.optional(),
-}).strict();
+export const recipeSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    batchSize: z.number().int().min(1).default(128),
+    epochs: z.number().int().min(1).default(15),
+    momentum: finiteNumber.default(0.9),
+    weightDecay: finiteNumber.refine((v) => v >= 0, "must be ≥ 0").default(0),
+    schedule: scheduleSchema.default({ kind: "onecycle", maxLr: 0.05 }),
+    augmentation: augmentationSchema.optional(),
+  })
+  .strict();
 export type Recipe = z.infer<typeof recipeSchema>;
 
 /** The reference recipe: SGD momentum 0.9, OneCycle max_lr 0.05, batch 128, 15 epochs, no weight decay or augmentation. */
@@ -91,7 +105,10 @@ export const REFERENCE_RECIPE: Recipe = recipeSchema.parse({ name: "reference" }
 export const RECIPES: Readonly<Record<string, Recipe>> = {
   reference: REFERENCE_RECIPE,
   "reference-rotate": recipeSchema.parse({ name: "reference-rotate", augmentation: { kind: "rotate", maxDegrees: 7 } }),
-  "reference-affine": recipeSchema.parse({ name: "reference-affine", augmentation: { kind: "affine", maxDegrees: 7, maxShift: 2 } }),
+  "reference-affine": recipeSchema.parse({
+    name: "reference-affine",
+    augmentation: { kind: "affine", maxDegrees: 7, maxShift: 2 },
+  }),
 };
 
 /** The recipe's augmentation, "none" when absent. */
@@ -110,14 +127,19 @@ export function recipeName(r: Recipe): string {
   return Object.entries(RECIPES).find(([, named]) => recipeSettings(named) === s)?.[0] ?? "custom";
 }
 
-const cosAnneal = (start: number, end: number, pct: number) => end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
+const cosAnneal = (start: number, end: number, pct: number) =>
+  end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
 
 /** lr and momentum for optimizer step `step` (0-based) of `totalSteps`, as torch.optim.lr_scheduler computes them. */
 export function scheduleAt(recipe: Recipe, step: number, totalSteps: number, stepsPerEpoch: number): SgdStep {
   const s = recipe.schedule;
   if (s.kind === "steplr") {
     const epoch = Math.floor(step / stepsPerEpoch);
-    return { lr: s.lr * s.gamma ** Math.floor(epoch / s.stepSize), momentum: recipe.momentum, weightDecay: recipe.weightDecay };
+    return {
+      lr: s.lr * s.gamma ** Math.floor(epoch / s.stepSize),
+      momentum: recipe.momentum,
+      weightDecay: recipe.weightDecay,
+    };
   }
   const initial = s.maxLr / s.divFactor;
   const min = initial / s.finalDivFactor;

@@ -15,17 +15,21 @@ export type ForwardName = (typeof FORWARD_NAMES)[number];
 export const LR_MAX = 100;
 export const STEPS_MAX = 1_000_000;
 
-export const weightsSchema = z.object(
-  Object.fromEntries(WEIGHT_NAMES.map((w) => [w, finiteNumber])) as Record<WeightName, typeof finiteNumber>,
-).strict();
+export const weightsSchema = z
+  .object(Object.fromEntries(WEIGHT_NAMES.map((w) => [w, finiteNumber])) as Record<WeightName, typeof finiteNumber>)
+  .strict();
 export type Weights = z.infer<typeof weightsSchema>;
 
 /** A 2-2-2 problem: inputs, targets, initial weights and the fixed (never trained) biases b1, b2. */
 export const net222ConfigSchema = z
   .object({
-    i1: finiteNumber, i2: finiteNumber, t1: finiteNumber, t2: finiteNumber,
+    i1: finiteNumber,
+    i2: finiteNumber,
+    t1: finiteNumber,
+    t2: finiteNumber,
     ...weightsSchema.shape,
-    b1: finiteNumber.default(0), b2: finiteNumber.default(0),
+    b1: finiteNumber.default(0),
+    b2: finiteNumber.default(0),
   })
   .strict();
 export type Net222Config = z.infer<typeof net222ConfigSchema>;
@@ -38,9 +42,20 @@ export const stepsSchema = z.number().int("steps must be an integer").min(0).max
 
 /** The class values: the default configuration of the Excel task. */
 export const CLASS_CONFIG: Net222Config = {
-  i1: 0.05, i2: 0.1, t1: 0.5, t2: 0.5,
-  w1: 0.15, w2: 0.2, w3: 0.25, w4: 0.3, w5: 0.4, w6: 0.45, w7: 0.5, w8: 0.55,
-  b1: 0, b2: 0,
+  i1: 0.05,
+  i2: 0.1,
+  t1: 0.5,
+  t2: 0.5,
+  w1: 0.15,
+  w2: 0.2,
+  w3: 0.25,
+  w4: 0.3,
+  w5: 0.4,
+  w6: 0.45,
+  w7: 0.5,
+  w8: 0.55,
+  b1: 0,
+  b2: 0,
 };
 export const CLASS_LEARNING_RATES = [0.1, 0.2, 0.5, 0.8, 1.0, 2.0] as const;
 

@@ -13,10 +13,12 @@ export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 export function forward(c: Net222Config): Forward {
   const h1 = c.w1 * c.i1 + c.w2 * c.i2 + c.b1;
   const h2 = c.w3 * c.i1 + c.w4 * c.i2 + c.b1;
-  const a_h1 = sigmoid(h1), a_h2 = sigmoid(h2);
+  const a_h1 = sigmoid(h1),
+    a_h2 = sigmoid(h2);
   const o1 = c.w5 * a_h1 + c.w6 * a_h2 + c.b2;
   const o2 = c.w7 * a_h1 + c.w8 * a_h2 + c.b2;
-  const a_o1 = sigmoid(o1), a_o2 = sigmoid(o2);
+  const a_o1 = sigmoid(o1),
+    a_o2 = sigmoid(o2);
   const E1 = 0.5 * (c.t1 - a_o1) ** 2;
   const E2 = 0.5 * (c.t2 - a_o2) ** 2;
   return { h1, a_h1, h2, a_h2, o1, a_o1, o2, a_o2, E1, E2, E_total: E1 + E2 };
@@ -28,8 +30,14 @@ export function gradients(c: Net222Config, f: Forward = forward(c)): Gradients {
   const eh1 = (d1 * c.w5 + d2 * c.w7) * f.a_h1 * (1 - f.a_h1);
   const eh2 = (d1 * c.w6 + d2 * c.w8) * f.a_h2 * (1 - f.a_h2);
   return {
-    w1: eh1 * c.i1, w2: eh1 * c.i2, w3: eh2 * c.i1, w4: eh2 * c.i2,
-    w5: d1 * f.a_h1, w6: d1 * f.a_h2, w7: d2 * f.a_h1, w8: d2 * f.a_h2,
+    w1: eh1 * c.i1,
+    w2: eh1 * c.i2,
+    w3: eh2 * c.i1,
+    w4: eh2 * c.i2,
+    w5: d1 * f.a_h1,
+    w6: d1 * f.a_h2,
+    w7: d2 * f.a_h1,
+    w8: d2 * f.a_h2,
   };
 }
 
@@ -54,7 +62,13 @@ export function gradientScales(c: Net222Config, f: Forward = forward(c), aError 
 /** One simultaneous update: every gradient from the current weights, then w ← w − η·∂E/∂w. */
 export function updateWeights(w: Weights, g: Gradients, lr: number): Weights {
   return {
-    w1: w.w1 - lr * g.w1, w2: w.w2 - lr * g.w2, w3: w.w3 - lr * g.w3, w4: w.w4 - lr * g.w4,
-    w5: w.w5 - lr * g.w5, w6: w.w6 - lr * g.w6, w7: w.w7 - lr * g.w7, w8: w.w8 - lr * g.w8,
+    w1: w.w1 - lr * g.w1,
+    w2: w.w2 - lr * g.w2,
+    w3: w.w3 - lr * g.w3,
+    w4: w.w4 - lr * g.w4,
+    w5: w.w5 - lr * g.w5,
+    w6: w.w6 - lr * g.w6,
+    w7: w.w7 - lr * g.w7,
+    w8: w.w8 - lr * g.w8,
   };
 }

@@ -3,10 +3,14 @@ import { finiteNumber } from "../numbers.ts";
 import { FORWARD_NAMES, WEIGHT_NAMES, net222ConfigSchema, weightsSchema, type ForwardName } from "./config.ts";
 import { precisionSchema } from "../tolerance.ts";
 
-const forwardSchema = z.object(
-  Object.fromEntries(FORWARD_NAMES.map((k) => [k, z.number()])) as Record<ForwardName, z.ZodNumber>,
-).strict();
-const gradientsSchema = z.object(Object.fromEntries(WEIGHT_NAMES.map((k) => [k, z.number()])) as Record<(typeof WEIGHT_NAMES)[number], z.ZodNumber>).strict();
+const forwardSchema = z
+  .object(Object.fromEntries(FORWARD_NAMES.map((k) => [k, z.number()])) as Record<ForwardName, z.ZodNumber>)
+  .strict();
+const gradientsSchema = z
+  .object(
+    Object.fromEntries(WEIGHT_NAMES.map((k) => [k, z.number()])) as Record<(typeof WEIGHT_NAMES)[number], z.ZodNumber>,
+  )
+  .strict();
 
 /** Everything about one step k: the weights it starts from, the forward pass and the gradients at them. */
 export const stepRecordSchema = z
@@ -30,9 +34,18 @@ export const net222FixtureSchema = z
   .strict()
   .superRefine((f, ctx) => {
     if (f.records.length !== f.steps + 1)
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["records"], message: `expected steps + 1 = ${f.steps + 1} records, found ${f.records.length}` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["records"],
+        message: `expected steps + 1 = ${f.steps + 1} records, found ${f.records.length}`,
+      });
     f.records.forEach((r, i) => {
-      if (r.step !== i) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["records", i, "step"], message: `expected step ${i}, found ${r.step}` });
+      if (r.step !== i)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["records", i, "step"],
+          message: `expected step ${i}, found ${r.step}`,
+        });
     });
   });
 export type Net222Fixture = z.infer<typeof net222FixtureSchema>;

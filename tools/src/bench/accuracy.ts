@@ -23,7 +23,11 @@ function tallyOf(results: readonly CheckResult[]) {
 }
 
 /** Conformance results → the bench's accuracy figures: overall and per group, worst error as a multiple of tolerance. */
-export function summarizeConformance(results: readonly CheckResult[], fixtures: readonly string[], wallSeconds: number): BenchConformance {
+export function summarizeConformance(
+  results: readonly CheckResult[],
+  fixtures: readonly string[],
+  wallSeconds: number,
+): BenchConformance {
   const groups = new Map<BenchCheckGroup, CheckResult[]>();
   for (const r of results) {
     const g = groupOf(r.capability);

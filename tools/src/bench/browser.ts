@@ -21,19 +21,23 @@ export interface BrowserTarget {
   readonly entry: string;
 }
 
-const packageSchema = z.object({ exports: z.union([z.string(), z.object({ ".": z.string() }).passthrough()]) }).passthrough();
+const packageSchema = z
+  .object({ exports: z.union([z.string(), z.object({ ".": z.string() }).passthrough()]) })
+  .passthrough();
 
 /** Every workspace backend with a browser conformance test: "<folder>-chromium", benched through its package entry. */
 export function browserTargets(repoRoot: string): BrowserTarget[] {
   const dir = join(repoRoot, "backends");
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().flatMap((name) => {
-    if (!existsSync(join(dir, name, "test", "conformance.browser.test.ts"))) return [];
-    const pkgFile = join(dir, name, "package.json");
-    const pkg = parseWith(packageSchema, JSON.parse(readFileSync(pkgFile, "utf8")) as unknown, pkgFile);
-    const entry = typeof pkg.exports === "string" ? pkg.exports : pkg.exports["."];
-    return [{ id: `${name}-chromium`, entry: resolve(dir, name, entry) }];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      if (!existsSync(join(dir, name, "test", "conformance.browser.test.ts"))) return [];
+      const pkgFile = join(dir, name, "package.json");
+      const pkg = parseWith(packageSchema, JSON.parse(readFileSync(pkgFile, "utf8")) as unknown, pkgFile);
+      const entry = typeof pkg.exports === "string" ? pkg.exports : pkg.exports["."];
+      return [{ id: `${name}-chromium`, entry: resolve(dir, name, entry) }];
+    });
 }
 
 /**
@@ -42,15 +46,32 @@ export function browserTargets(repoRoot: string): BrowserTarget[] {
  * (quick mode's 2 stays 2).
  */
 export function browserReps(reps: BenchJob["reps"]): BenchJob["reps"] {
-  return { train: Math.min(reps.train, 3), infer128: Math.min(reps.infer128, 3), infer1: Math.min(reps.infer1, 10), net222: Math.min(reps.net222, 3) };
+  return {
+    train: Math.min(reps.train, 3),
+    infer128: Math.min(reps.infer128, 3),
+    infer1: Math.min(reps.infer1, 10),
+    net222: Math.min(reps.net222, 3),
+  };
 }
 
 /** The vitest child that runs one browser row (its messages arrive on fd 3, see browser/bench-commands.ts). */
-export function browserWorker(o: { repoRoot: string; jobFile: string }): Pick<SpawnedWorker, "command" | "args" | "env" | "cwd"> {
+export function browserWorker(o: {
+  repoRoot: string;
+  jobFile: string;
+}): Pick<SpawnedWorker, "command" | "args" | "env" | "cwd"> {
   const vitest = createRequire(join(o.repoRoot, "package.json")).resolve("vitest/vitest.mjs");
   return {
     command: process.execPath,
-    args: [vitest, "run", "--project", BENCH_PROJECT, "--root", o.repoRoot, "--config", join(o.repoRoot, "vitest.config.ts")],
+    args: [
+      vitest,
+      "run",
+      "--project",
+      BENCH_PROJECT,
+      "--root",
+      o.repoRoot,
+      "--config",
+      join(o.repoRoot, "vitest.config.ts"),
+    ],
     cwd: o.repoRoot,
     // No CI JSON report from this child: it would overwrite the outer test run's.
     env: { ...process.env, [BENCH_JOB_ENV]: o.jobFile, NNSPEC_VITEST_JSON: "" },

@@ -13,7 +13,11 @@ export const SPEED_FIGURES: ReadonlyArray<{ key: SpeedKey; title: string; short:
 ];
 
 export const GROUP_TITLES: Record<(typeof BENCH_CHECK_GROUPS)[number], string> = {
-  net222: "2-2-2 trajectories", "cnn.forward": "CNN forward", "cnn.backward": "CNN gradients", "cnn.step": "CNN SGD steps", "cnn.dropout": "CNN dropout",
+  net222: "2-2-2 trajectories",
+  "cnn.forward": "CNN forward",
+  "cnn.backward": "CNN gradients",
+  "cnn.step": "CNN SGD steps",
+  "cnn.dropout": "CNN dropout",
 };
 
 /** 3 significant digits, no exponent below 1e6. */
@@ -26,7 +30,8 @@ export function num(v: number): string {
 
 /** The PyTorch peer's row, the 1× of every ratio (the ONNX Runtime rows are peers too, measured against it). */
 export const PYTORCH_PEER_ID = "pytorch";
-export const peerOf = (r: BenchResults): BenchEntry | undefined => r.entries.find((e) => e.kind === "peer" && e.id === PYTORCH_PEER_ID && e.status !== "skipped");
+export const peerOf = (r: BenchResults): BenchEntry | undefined =>
+  r.entries.find((e) => e.kind === "peer" && e.id === PYTORCH_PEER_ID && e.status !== "skipped");
 
 /** Throughput relative to the peer (1 = as fast as PyTorch); null without both figures. */
 export function ratioToPeer(r: BenchResults, e: BenchEntry, key: SpeedKey): number | null {
@@ -49,16 +54,19 @@ export function ratioCell(worst: number | null, failed: number, ran: number): st
 
 export const mib = (bytes: number | null) => (bytes === null ? "—" : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
 /** Peak memory; a browser row's is Chromium's (page renderer + GPU process), labelled so it is not read as a process's. */
-export const memoryCell = (e: BenchEntry) => `${mib(e.peakRssBytes)}${e.peakRssBytes !== null && e.memoryKind === "chromium-renderer-gpu" ? " (Chromium)" : ""}`;
+export const memoryCell = (e: BenchEntry) =>
+  `${mib(e.peakRssBytes)}${e.peakRssBytes !== null && e.memoryKind === "chromium-renderer-gpu" ? " (Chromium)" : ""}`;
 
 /** What the memory and start-up columns mean for browser rows; null when the results have none. */
 export function browserNote(r: BenchResults): string | null {
   if (!r.entries.some((e) => e.kind === "browser")) return null;
   const reps = r.settings.reps;
   const b = browserReps({ train: reps, infer128: reps, infer1: Math.max(10, 4 * reps), net222: reps });
-  return "Rows `*-chromium` run in headless Chromium (vitest browser mode, SwiftShader WebGL, the same measuring code as Node rows; " +
+  return (
+    "Rows `*-chromium` run in headless Chromium (vitest browser mode, SwiftShader WebGL, the same measuring code as Node rows; " +
     `${b.train} repetitions, batch-1 inference ${b.infer1}): first result counts from spawning vitest (Vite + Chromium start-up and the backend's ` +
-    "wasm/WebGL initialisation included); peak RSS (Chromium) is the RSS high-water mark of the page's renderer process plus Chromium's GPU process; MNIST training is not run in the page.";
+    "wasm/WebGL initialisation included); peak RSS (Chromium) is the RSS high-water mark of the page's renderer process plus Chromium's GPU process; MNIST training is not run in the page."
+  );
 }
 
 /** A software adapter (SwiftShader, lavapipe…) runs "GPU" code on the CPU: its speeds say nothing about a GPU. */
@@ -66,7 +74,8 @@ export const onCpuFallback = (e: BenchEntry) => /fallback|swiftshader|llvmpipe|l
 
 /** Every row's device as its manifest names it (adapter, threads, build), with CPU fallbacks said plainly. */
 export function deviceNote(r: BenchResults): string {
-  const line = (e: BenchEntry) => `${e.id}: ${e.device || e.specifier}${onCpuFallback(e) ? " — **CPU fallback, not a GPU**" : ""}`;
+  const line = (e: BenchEntry) =>
+    `${e.id}: ${e.device || e.specifier}${onCpuFallback(e) ? " — **CPU fallback, not a GPU**" : ""}`;
   const fallbacks = r.entries.filter(onCpuFallback).map((e) => e.id);
   const warning = fallbacks.length
     ? `Rows ${fallbacks.join(", ")} ran on a software (CPU) fallback adapter: their speeds say nothing about a real GPU. `
@@ -81,19 +90,27 @@ export function inferencePeerNote(r: BenchResults): string | null {
   const line = (e: BenchEntry) => {
     const a = e.agreement;
     const threads = typeof e.options.threads === "number" ? `, ${e.options.threads} threads` : "";
-    if (!a) return `${e.id} (${e.specifier}${threads}): ${e.status}${e.failure ? ` — ${e.failure.message.split("\n")[0]}` : ""}`;
-    return `${e.id} (${e.device || e.specifier}): log-probs of ${a.images} images vs ${a.reference}, worst err/tol ${a.worstRatio === null ? "non-finite" : a.worstRatio.toExponential(1)}` +
-      `${a.worstAbsolute === null ? "" : `, |Δ| ≤ ${a.worstAbsolute.toExponential(1)}`} — ${a.pass ? "agrees" : "DISAGREES"} within the ${a.precision} tolerance`;
+    if (!a)
+      return `${e.id} (${e.specifier}${threads}): ${e.status}${e.failure ? ` — ${e.failure.message.split("\n")[0]}` : ""}`;
+    return (
+      `${e.id} (${e.device || e.specifier}): log-probs of ${a.images} images vs ${a.reference}, worst err/tol ${a.worstRatio === null ? "non-finite" : a.worstRatio.toExponential(1)}` +
+      `${a.worstAbsolute === null ? "" : `, |Δ| ≤ ${a.worstAbsolute.toExponential(1)}`} — ${a.pass ? "agrees" : "DISAGREES"} within the ${a.precision} tolerance`
+    );
   };
-  return "Inference peers: the same CNN with the same initial weights, exported to ONNX by PyTorch (fixtures/cnn-generator/export_onnx.py, eval mode, " +
+  return (
+    "Inference peers: the same CNN with the same initial weights, exported to ONNX by PyTorch (fixtures/cnn-generator/export_onnx.py, eval mode, " +
     "dynamic batch), run by ONNX Runtime with as many threads as the PyTorch peer; inference only (no training figures). " +
-    `${rows.map(line).join("; ")}.`;
+    `${rows.map(line).join("; ")}.`
+  );
 }
 
-export const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`);
+export const secs = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`;
 
 /** A Node row (or the peer) whose MNIST training was skipped for lack of data: its row must say so. */
-export const missedMnist = (e: BenchEntry) => e.kind !== "browser" && e.phases.some((p) => p.name === "mnist-train" && p.status === "skipped" && p.detail === NO_MNIST);
+export const missedMnist = (e: BenchEntry) =>
+  e.kind !== "browser" &&
+  e.phases.some((p) => p.name === "mnist-train" && p.status === "skipped" && p.detail === NO_MNIST);
 
 /** "ok", "ok, no MNIST", or "failed (checks)" — a failure names its stage: load, checks, speed or training. */
 export function statusCell(e: BenchEntry): string {
@@ -102,7 +119,8 @@ export function statusCell(e: BenchEntry): string {
 }
 
 /** An inference-only row (the ONNX Runtime peers): its training phases were skipped as such. */
-export const inferenceOnly = (e: BenchEntry) => e.phases.some((p) => p.name === "train-speed" && p.status === "skipped" && p.detail === INFERENCE_ONLY);
+export const inferenceOnly = (e: BenchEntry) =>
+  e.phases.some((p) => p.name === "train-speed" && p.status === "skipped" && p.detail === INFERENCE_ONLY);
 
 export function conformanceCell(e: BenchEntry): string {
   const c = e.conformance;
@@ -114,20 +132,41 @@ export function conformanceCell(e: BenchEntry): string {
 
 export function accuracyCell(e: BenchEntry): string {
   const t = e.training;
-  return t ? `${(100 * t.testAccuracy).toFixed(2)}%` : missedMnist(e) ? "— (no MNIST)" : inferenceOnly(e) ? `— (${INFERENCE_ONLY})` : "—";
+  return t
+    ? `${(100 * t.testAccuracy).toFixed(2)}%`
+    : missedMnist(e)
+      ? "— (no MNIST)"
+      : inferenceOnly(e)
+        ? `— (${INFERENCE_ONLY})`
+        : "—";
 }
 
 /** The main table: one row per entry. */
 export function mainTable(r: BenchResults): { header: string[]; rows: string[][] } {
-  const header = ["backend", "precision", "status", "checks passed", "worst err/tol", ...SPEED_FIGURES.map((f) => f.short), "first result", "peak RSS", "MNIST test acc"];
+  const header = [
+    "backend",
+    "precision",
+    "status",
+    "checks passed",
+    "worst err/tol",
+    ...SPEED_FIGURES.map((f) => f.short),
+    "first result",
+    "peak RSS",
+    "MNIST test acc",
+  ];
   const rows = r.entries.map((e) => [
     e.kind === "peer" ? `${e.id} (peer)` : e.id,
     e.precision || "—",
     statusCell(e),
     conformanceCell(e),
-    e.conformance ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed)
-      : e.agreement ? `${ratioCell(e.agreement.worstRatio, e.agreement.pass ? 0 : 1, 1)} (vs PyTorch)` : "—",
-    ...SPEED_FIGURES.map((f) => statsCell(e.speed[f.key], e.id === PYTORCH_PEER_ID && e.kind === "peer" ? null : ratioToPeer(r, e, f.key))),
+    e.conformance
+      ? ratioCell(e.conformance.worstRatio, e.conformance.failed, e.conformance.passed + e.conformance.failed)
+      : e.agreement
+        ? `${ratioCell(e.agreement.worstRatio, e.agreement.pass ? 0 : 1, 1)} (vs PyTorch)`
+        : "—",
+    ...SPEED_FIGURES.map((f) =>
+      statsCell(e.speed[f.key], e.id === PYTORCH_PEER_ID && e.kind === "peer" ? null : ratioToPeer(r, e, f.key)),
+    ),
     secs(e.startup?.firstResultMs),
     memoryCell(e),
     accuracyCell(e),
@@ -139,25 +178,36 @@ export function mainTable(r: BenchResults): { header: string[]; rows: string[][]
 export function accuracyTable(r: BenchResults): { header: string[]; rows: string[][] } {
   const withChecks = r.entries.filter((e) => e.conformance);
   const header = ["backend", ...BENCH_CHECK_GROUPS.map((g) => GROUP_TITLES[g])];
-  const rows = withChecks.map((e) => [e.id, ...BENCH_CHECK_GROUPS.map((g) => {
-    const x = e.conformance!.groups.find((y) => y.group === g);
-    if (!x) return "—";
-    if (x.passed + x.failed === 0) return x.notImplemented ? "n/i" : "—";
-    return ratioCell(x.worstRatio, x.failed, x.passed + x.failed);
-  })]);
+  const rows = withChecks.map((e) => [
+    e.id,
+    ...BENCH_CHECK_GROUPS.map((g) => {
+      const x = e.conformance!.groups.find((y) => y.group === g);
+      if (!x) return "—";
+      if (x.passed + x.failed === 0) return x.notImplemented ? "n/i" : "—";
+      return ratioCell(x.worstRatio, x.failed, x.passed + x.failed);
+    }),
+  ]);
   return { header, rows };
 }
 
 /** Plain-text table with padded columns (terminal). */
 export function textTable(t: { header: string[]; rows: string[][] }): string {
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(t.header), widths.map((w) => "─".repeat(w)).join("  "), ...t.rows.map(line)].join("\n");
 }
 
 export function markdownTable(t: { header: string[]; rows: string[][] }): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
-  return [`| ${t.header.map(esc).join(" | ")} |`, `|${t.header.map(() => "---").join("|")}|`, ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
+  return [
+    `| ${t.header.map(esc).join(" | ")} |`,
+    `|${t.header.map(() => "---").join("|")}|`,
+    ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ].join("\n");
 }
 
 export function machineLine(r: BenchResults): string {
@@ -174,6 +224,8 @@ export function settingsLine(r: BenchResults): string {
   const budget = trained
     ? `MNIST ${s.epochs} epoch(s) on ${data}, evaluated on ${test}; batch ${s.batchSize}, OneCycle max lr ${s.maxLr}, seed ${s.seed}`
     : `no MNIST training ran (${r.entries.some(missedMnist) ? "no MNIST data: set MNIST_DIR or --data-dir" : "no row trained"}); seed ${s.seed}`;
-  return `mode ${s.mode}: ${budget}; ` +
-    `speeds are medians of ${s.reps} timed repetitions (batch-1 inference: ${Math.max(10, 4 * s.reps)}; min–max in brackets) after warm-up; ×N = throughput relative to the PyTorch peer.`;
+  return (
+    `mode ${s.mode}: ${budget}; ` +
+    `speeds are medians of ${s.reps} timed repetitions (batch-1 inference: ${Math.max(10, 4 * s.reps)}; min–max in brackets) after warm-up; ×N = throughput relative to the PyTorch peer.`
+  );
 }

@@ -1,13 +1,24 @@
 import type { BenchResults } from "@nnspec/spec";
 import type { BenchChart } from "./charts.ts";
-import { accuracyTable, browserNote, deviceNote, inferencePeerNote, machineLine, mainTable, settingsLine } from "./format.ts";
+import {
+  accuracyTable,
+  browserNote,
+  deviceNote,
+  inferencePeerNote,
+  machineLine,
+  mainTable,
+  settingsLine,
+} from "./format.ts";
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 function table(t: { header: string[]; rows: string[][] }): string {
-  return `<table><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${
-    t.rows.map((r) => `<tr>${r.map((c) => `<td${/FAIL|failed|timed-out/.test(c) ? ' class="bad"' : ""}>${esc(c)}</td>`).join("")}</tr>`).join("")
-  }</tbody></table>`;
+  return `<table><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${t.rows
+    .map(
+      (r) =>
+        `<tr>${r.map((c) => `<td${/FAIL|failed|timed-out/.test(c) ? ' class="bad"' : ""}>${esc(c)}</td>`).join("")}</tr>`,
+    )
+    .join("")}</tbody></table>`;
 }
 
 /** Strip the XML prolog so the SVG can be inlined into HTML. */
@@ -18,10 +29,24 @@ const inlineSvg = (svg: string) => svg.replace(/^<\?xml[^>]*>\s*/, "");
  * opens from disk anywhere and can be attached to an issue or CI artifact as is.
  */
 export function benchHtml(r: BenchResults, charts: readonly BenchChart[]): string {
-  const phases = r.entries.map((e) => `<tr><td>${esc(e.id)}</td>${e.phases.map((p) =>
-    `<td class="${p.status === "ok" ? "" : p.status === "skipped" ? "dim" : "bad"}" title="${esc(p.detail ?? "")}">${esc(p.name)}: ${esc(p.status)} ${p.seconds.toFixed(1)} s</td>`).join("")}<td>${e.wallSeconds.toFixed(1)} s</td></tr>`).join("");
-  const failures = r.entries.filter((e) => e.failure).map((e) =>
-    `<details><summary><b>${esc(e.id)}</b> ${esc(e.status)} in ${esc(e.failure!.phase)}</summary><pre>${esc(e.failure!.message)}</pre></details>`).join("");
+  const phases = r.entries
+    .map(
+      (e) =>
+        `<tr><td>${esc(e.id)}</td>${e.phases
+          .map(
+            (p) =>
+              `<td class="${p.status === "ok" ? "" : p.status === "skipped" ? "dim" : "bad"}" title="${esc(p.detail ?? "")}">${esc(p.name)}: ${esc(p.status)} ${p.seconds.toFixed(1)} s</td>`,
+          )
+          .join("")}<td>${e.wallSeconds.toFixed(1)} s</td></tr>`,
+    )
+    .join("");
+  const failures = r.entries
+    .filter((e) => e.failure)
+    .map(
+      (e) =>
+        `<details><summary><b>${esc(e.id)}</b> ${esc(e.status)} in ${esc(e.failure!.phase)}</summary><pre>${esc(e.failure!.message)}</pre></details>`,
+    )
+    .join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nnspec bench — ${esc(r.startedAt)}</title>
 <style>

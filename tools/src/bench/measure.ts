@@ -1,10 +1,21 @@
 import {
-  CLASS_CONFIG, initBuffers, initParameters, TRAIN_BATCH_SIZE, type Backend, type BenchSpeed,
+  CLASS_CONFIG,
+  initBuffers,
+  initParameters,
+  TRAIN_BATCH_SIZE,
+  type Backend,
+  type BenchSpeed,
 } from "@nnspec/spec";
 import type { FixtureIO } from "@nnspec/fixtures/core";
 import { collectChecks, errorMessage, runChecks } from "@nnspec/conformance";
 import { summarizeConformance } from "./accuracy.ts";
-import { NET222_BENCH_LR, type BenchJob, type BenchPatch, type BenchPhaseName, type WorkerMessage } from "./protocol.ts";
+import {
+  NET222_BENCH_LR,
+  type BenchJob,
+  type BenchPatch,
+  type BenchPhaseName,
+  type WorkerMessage,
+} from "./protocol.ts";
 import { calibrate, rateStats, syntheticBatch, timeReps } from "./stats.ts";
 
 /**
@@ -38,7 +49,12 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
     const bytes = host.memoryBytes();
     return host.send({ type: "data", patch, ...(bytes !== undefined ? { rssBytes: bytes } : {}) });
   };
-  const phase = async (name: BenchPhaseName, body: () => Promise<string | void>, skip?: string): Promise<boolean> => {
+  const phase = async (
+    name: BenchPhaseName,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a phase body returns a note or nothing at all
+    body: () => Promise<string | undefined | void>,
+    skip?: string,
+  ): Promise<boolean> => {
     await host.send({ type: "phase", name });
     if (skip) {
       await host.send({ type: "phase-end", name, status: "skipped", detail: skip });
@@ -93,23 +109,33 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
       const t0 = performance.now();
       const only = job.fixtures.length > 0;
       const checks = await collectChecks({
-        precision: b.manifest.precision, ...(only ? { onlyFixtures: job.fixtures, workbooks: [] } : {}), ...(host.io ? { io: host.io } : {}),
+        precision: b.manifest.precision,
+        ...(only ? { onlyFixtures: job.fixtures, workbooks: [] } : {}),
+        ...(host.io ? { io: host.io } : {}),
       });
       let done = 0;
       const results = await runChecks(b, checks, {
         onResult: (_r, i, n) => {
           // A line per ~5%: enough to show life without flooding the pipe.
-          if (++done === n || i % Math.max(1, Math.round(n / 20)) === 0) void host.send({ type: "progress", text: `${i + 1}/${n} checks` });
+          if (++done === n || i % Math.max(1, Math.round(n / 20)) === 0)
+            void host.send({ type: "progress", text: `${i + 1}/${n} checks` });
         },
       });
       const summary = summarizeConformance(results, job.fixtures, (performance.now() - t0) / 1000);
       await data({ conformance: summary });
-      if (summary.failed > 0) throw new Error(`${summary.failed} of ${summary.checks} checks failed (first: ${results.find((r) => r.status === "fail" || r.status === "error")?.id})`);
+      if (summary.failed > 0)
+        throw new Error(
+          `${summary.failed} of ${summary.checks} checks failed (first: ${results.find((r) => r.status === "fail" || r.status === "error")?.id})`,
+        );
       return `${summary.passed}/${summary.checks} passed`;
     });
     await speedPhases(job, b, phase, data);
     const mnist = b.cnn ? host.mnist(b) : { skip: "no CNN implementation" };
-    await phase("mnist-train", "run" in mnist ? mnist.run : async () => undefined, "skip" in mnist ? mnist.skip : undefined);
+    await phase(
+      "mnist-train",
+      "run" in mnist ? mnist.run : async () => undefined,
+      "skip" in mnist ? mnist.skip : undefined,
+    );
   } finally {
     await b.dispose?.();
   }
@@ -117,50 +143,72 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
   await host.send({ type: "done" });
 }
 
-type PhaseFn = (name: BenchPhaseName, body: () => Promise<string | void>, skip?: string) => Promise<boolean>;
+type PhaseFn = (
+  name: BenchPhaseName,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a phase body returns a note or nothing at all
+  body: () => Promise<string | undefined | void>,
+  skip?: string,
+) => Promise<boolean>;
 
-async function speedPhases(job: BenchJob, backend: Backend, phase: PhaseFn, data: (p: BenchPatch) => void | Promise<void>): Promise<void> {
+async function speedPhases(
+  job: BenchJob,
+  backend: Backend,
+  phase: PhaseFn,
+  data: (p: BenchPatch) => void | Promise<void>,
+): Promise<void> {
   const speed: Partial<BenchSpeed> = {};
   const { net222, cnn } = backend;
   const seed = job.settings.seed;
-  await phase("net222-speed", async () => {
-    const lr = NET222_BENCH_LR;
-    const steps = await calibrate(16, 200_000, job.net222TargetMs, (n) => net222!.train(CLASS_CONFIG, lr, n));
-    const ms = await timeReps(1, job.reps.net222, () => net222!.train(CLASS_CONFIG, lr, steps));
-    speed.net222StepsPerSecond = rateStats(steps, ms, "steps/s");
-    await data({ speed: { net222StepsPerSecond: speed.net222StepsPerSecond } });
-    return `${steps} steps per repetition`;
-  }, net222 ? undefined : "no 2-2-2 implementation");
+  await phase(
+    "net222-speed",
+    async () => {
+      const lr = NET222_BENCH_LR;
+      const steps = await calibrate(16, 200_000, job.net222TargetMs, (n) => net222!.train(CLASS_CONFIG, lr, n));
+      const ms = await timeReps(1, job.reps.net222, () => net222!.train(CLASS_CONFIG, lr, steps));
+      speed.net222StepsPerSecond = rateStats(steps, ms, "steps/s");
+      await data({ speed: { net222StepsPerSecond: speed.net222StepsPerSecond } });
+      return `${steps} steps per repetition`;
+    },
+    net222 ? undefined : "no 2-2-2 implementation",
+  );
 
   const noCnn = cnn ? undefined : "no CNN implementation";
-  await phase("train-speed", async () => {
-    const n = TRAIN_BATCH_SIZE;
-    const { x, labels } = syntheticBatch(n, seed);
-    const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
-    try {
-      const sgd = { lr: 0.01, momentum: 0.9, weightDecay: 0 };
-      const ms = await timeReps(1, job.reps.train, async (i) => {
-        await model.forward(x, n, { mode: "train", dropout: { seed, step: i } });
-        await model.backward(labels);
-        await model.step(sgd);
-      });
-      await data({ speed: { trainImagesPerSecond: rateStats(n, ms, "images/s") } });
-    } finally {
-      await model.dispose();
-    }
-  }, noCnn);
+  await phase(
+    "train-speed",
+    async () => {
+      const n = TRAIN_BATCH_SIZE;
+      const { x, labels } = syntheticBatch(n, seed);
+      const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
+      try {
+        const sgd = { lr: 0.01, momentum: 0.9, weightDecay: 0 };
+        const ms = await timeReps(1, job.reps.train, async (i) => {
+          await model.forward(x, n, { mode: "train", dropout: { seed, step: i } });
+          await model.backward(labels);
+          await model.step(sgd);
+        });
+        await data({ speed: { trainImagesPerSecond: rateStats(n, ms, "images/s") } });
+      } finally {
+        await model.dispose();
+      }
+    },
+    noCnn,
+  );
 
-  await phase("infer-speed", async () => {
-    const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
-    try {
-      const big = syntheticBatch(128, seed + 1).x;
-      const ms128 = await timeReps(1, job.reps.infer128, () => model.forward(big, 128, { mode: "eval" }));
-      await data({ speed: { inferImagesPerSecondBatch128: rateStats(128, ms128, "images/s") } });
-      const one = syntheticBatch(1, seed + 2).x;
-      const ms1 = await timeReps(5, job.reps.infer1, () => model.forward(one, 1, { mode: "eval" }));
-      await data({ speed: { inferImagesPerSecondBatch1: rateStats(1, ms1, "images/s") } });
-    } finally {
-      await model.dispose();
-    }
-  }, noCnn);
+  await phase(
+    "infer-speed",
+    async () => {
+      const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
+      try {
+        const big = syntheticBatch(128, seed + 1).x;
+        const ms128 = await timeReps(1, job.reps.infer128, () => model.forward(big, 128, { mode: "eval" }));
+        await data({ speed: { inferImagesPerSecondBatch128: rateStats(128, ms128, "images/s") } });
+        const one = syntheticBatch(1, seed + 2).x;
+        const ms1 = await timeReps(5, job.reps.infer1, () => model.forward(one, 1, { mode: "eval" }));
+        await data({ speed: { inferImagesPerSecondBatch1: rateStats(1, ms1, "images/s") } });
+      } finally {
+        await model.dispose();
+      }
+    },
+    noCnn,
+  );
 }

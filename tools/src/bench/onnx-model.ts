@@ -14,21 +14,40 @@ import { REPO_ROOT } from "./plan.ts";
 export const EXPORT_SCRIPT = resolve(REPO_ROOT, "fixtures/cnn-generator/export_onnx.py");
 
 /** An ONNX Runtime peer row's options (job.options, and the row's options in results.json). */
-export const onnxPeerOptionsSchema = z.object({ runtime: z.enum(["onnxruntime-node", "onnxruntime-web"]), threads: z.number().int().min(1) }).strict();
+export const onnxPeerOptionsSchema = z
+  .object({ runtime: z.enum(["onnxruntime-node", "onnxruntime-web"]), threads: z.number().int().min(1) })
+  .strict();
 export type OnnxPeerOptions = z.infer<typeof onnxPeerOptionsSchema>;
 
 /** What export_onnx.py prints on stdout (one JSON line). */
-export const onnxExportInfoSchema = z.object({
-  onnx: z.string(), bytes: z.number().int(), opset: z.number().int(), parameters: z.number().int(), torch: z.string(),
-  input: z.string(), output: z.string(), check: z.string().optional(),
-}).strict();
+export const onnxExportInfoSchema = z
+  .object({
+    onnx: z.string(),
+    bytes: z.number().int(),
+    opset: z.number().int(),
+    parameters: z.number().int(),
+    torch: z.string(),
+    input: z.string(),
+    output: z.string(),
+    check: z.string().optional(),
+  })
+  .strict();
 export type OnnxExportInfo = z.infer<typeof onnxExportInfoSchema>;
 
 /** The fixed batch and PyTorch float32's eval log-probs for it (export_onnx.py --check). */
-export const onnxCheckSchema = z.object({
-  batch: z.number().int().min(1), seed: z.number().int(), reference: z.string().min(1),
-  x: z.array(finiteNumber), logProbs: z.array(finiteNumber),
-}).strict().refine((c) => c.x.length === c.batch * 784 && c.logProbs.length === c.batch * 10, "x must hold batch × 784 values and logProbs batch × 10");
+export const onnxCheckSchema = z
+  .object({
+    batch: z.number().int().min(1),
+    seed: z.number().int(),
+    reference: z.string().min(1),
+    x: z.array(finiteNumber),
+    logProbs: z.array(finiteNumber),
+  })
+  .strict()
+  .refine(
+    (c) => c.x.length === c.batch * 784 && c.logProbs.length === c.batch * 10,
+    "x must hold batch × 784 values and logProbs batch × 10",
+  );
 export type OnnxCheck = z.infer<typeof onnxCheckSchema>;
 
 export interface ExportedModel {
@@ -42,7 +61,13 @@ export interface ExportedModel {
  * Run the export (async: the bench's progress display keeps drawing). `parametersFile`: JSON of state_dict name →
  * values (the peer data file). Rejects with one line naming what failed; a hang is killed after `timeoutSeconds`.
  */
-export function exportOnnx(o: { python: string; outDir: string; parametersFile: string; timeoutSeconds: number; script?: string }): Promise<ExportedModel> {
+export function exportOnnx(o: {
+  python: string;
+  outDir: string;
+  parametersFile: string;
+  timeoutSeconds: number;
+  script?: string;
+}): Promise<ExportedModel> {
   const model = join(o.outDir, "cnn.onnx");
   const check = join(o.outDir, "cnn.check.json");
   const args = [o.script ?? EXPORT_SCRIPT, "--out", model, "--parameters", o.parametersFile, "--check", check];
@@ -52,16 +77,39 @@ export function exportOnnx(o: { python: string; outDir: string; parametersFile: 
     let stdout = "";
     let stderr = "";
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; if (child.pid !== undefined) killTree(child.pid); }, o.timeoutSeconds * 1000);
-    child.stdout.setEncoding("utf8").on("data", (s: string) => { stdout += s; });
-    child.stderr.setEncoding("utf8").on("data", (s: string) => { stderr = (stderr + s).slice(-4000); });
-    child.on("error", (err) => { clearTimeout(timer); fail(new Error(`ONNX export: cannot run ${o.python}: ${err.message}`)); });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) killTree(child.pid);
+    }, o.timeoutSeconds * 1000);
+    child.stdout.setEncoding("utf8").on("data", (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      stderr = (stderr + s).slice(-4000);
+    });
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      fail(new Error(`ONNX export: cannot run ${o.python}: ${err.message}`));
+    });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (timedOut) return fail(new Error(`ONNX export: no result within ${o.timeoutSeconds} s; killed`));
       // The last stderr line is Python's exception; torch's warnings come before it.
-      if (code !== 0) return fail(new Error(`ONNX export ${signal ? `killed by ${signal}` : `exited with code ${code}`}: ${stderr.trim().split("\n").at(-1) ?? ""}`));
-      const parsed = onnxExportInfoSchema.safeParse((() => { try { return JSON.parse(stdout.trim().split("\n").at(-1) ?? ""); } catch { return null; } })());
+      if (code !== 0)
+        return fail(
+          new Error(
+            `ONNX export ${signal ? `killed by ${signal}` : `exited with code ${code}`}: ${stderr.trim().split("\n").at(-1) ?? ""}`,
+          ),
+        );
+      const parsed = onnxExportInfoSchema.safeParse(
+        (() => {
+          try {
+            return JSON.parse(stdout.trim().split("\n").at(-1) ?? "");
+          } catch {
+            return null;
+          }
+        })(),
+      );
       if (!parsed.success) return fail(new Error(`ONNX export printed no valid summary: ${stdout.slice(0, 200)}`));
       ok({ model, check, info: parsed.data, seconds: (performance.now() - t0) / 1000 });
     });
@@ -82,7 +130,11 @@ export interface OnnxSummary {
 }
 
 /** Protobuf wire format, the fields we need only (onnx.proto3: ModelProto, GraphProto, NodeProto, TensorProto). */
-function* fields(buf: Uint8Array, start = 0, end = buf.length): Generator<{ field: number; wire: number; value: number; start: number; end: number }> {
+function* fields(
+  buf: Uint8Array,
+  start = 0,
+  end = buf.length,
+): Generator<{ field: number; wire: number; value: number; start: number; end: number }> {
   let p = start;
   const varint = (): number => {
     let v = 0;
@@ -100,9 +152,13 @@ function* fields(buf: Uint8Array, start = 0, end = buf.length): Generator<{ fiel
     const field = Math.floor(key / 8);
     const wire = key & 7;
     if (wire === 0) yield { field, wire, value: varint(), start: p, end: p };
-    else if (wire === 1) { p += 8; yield { field, wire, value: 0, start: p - 8, end: p }; }
-    else if (wire === 5) { p += 4; yield { field, wire, value: 0, start: p - 4, end: p }; }
-    else if (wire === 2) {
+    else if (wire === 1) {
+      p += 8;
+      yield { field, wire, value: 0, start: p - 8, end: p };
+    } else if (wire === 5) {
+      p += 4;
+      yield { field, wire, value: 0, start: p - 4, end: p };
+    } else if (wire === 2) {
       const len = varint();
       if (p + len > end) throw new Error("truncated ONNX protobuf");
       yield { field, wire, value: len, start: p, end: p + len };
@@ -147,7 +203,8 @@ export function onnxSummary(bytes: Uint8Array): OnnxSummary {
           for (const t of fields(bytes, g.start, g.end)) {
             if (t.field === 8 && t.wire === 2) name = text(t.start, t.end);
             else if (t.field === 1 && t.wire === 0) dims.push(t.value);
-            else if (t.field === 1 && t.wire === 2) for (const d of fields(packed(bytes, t.start, t.end))) dims.push(d.value);
+            else if (t.field === 1 && t.wire === 2)
+              for (const d of fields(packed(bytes, t.start, t.end))) dims.push(d.value);
           }
           initializers.push({ name, dims });
         }
@@ -176,7 +233,8 @@ export function specParametersIn(s: OnnxSummary): { count: number; missing: stri
   for (const p of CNN_PARAMS) {
     const dims = byName.get(p.name) ?? byName.get(s.aliases.get(p.name) ?? "");
     if (!dims) missing.push(p.name);
-    else if (dims.join("x") !== p.shape.join("x")) misshapen.push(`${p.name} [${dims.join(", ")}], spec [${p.shape.join(", ")}]`);
+    else if (dims.join("x") !== p.shape.join("x"))
+      misshapen.push(`${p.name} [${dims.join(", ")}], spec [${p.shape.join(", ")}]`);
     else count += p.size;
   }
   return { count, missing, misshapen };

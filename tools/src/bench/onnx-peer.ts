@@ -1,7 +1,13 @@
 import { readFileSync, writeSync } from "node:fs";
 import { cpus } from "node:os";
 import { compareValues, parseWith, toleranceFor, type BenchAgreement } from "@nnspec/spec";
-import { benchJobSchema, INFERENCE_ONLY, type BenchPatch, type BenchPhaseName, type WorkerMessage } from "./protocol.ts";
+import {
+  benchJobSchema,
+  INFERENCE_ONLY,
+  type BenchPatch,
+  type BenchPhaseName,
+  type WorkerMessage,
+} from "./protocol.ts";
 import { onnxCheckSchema, onnxPeerOptionsSchema } from "./onnx-model.ts";
 import { rateStats, syntheticBatch, timeReps } from "./stats.ts";
 
@@ -43,7 +49,9 @@ async function phase(name: BenchPhaseName, body: (() => Promise<string>) | null,
   }
 }
 
-const isMissingModule = (err: unknown) => (err as { code?: string })?.code === "ERR_MODULE_NOT_FOUND" || (err as { code?: string })?.code === "MODULE_NOT_FOUND";
+const isMissingModule = (err: unknown) =>
+  (err as { code?: string })?.code === "ERR_MODULE_NOT_FOUND" ||
+  (err as { code?: string })?.code === "MODULE_NOT_FOUND";
 
 async function main(): Promise<void> {
   const jobPath = process.argv[2];
@@ -55,7 +63,8 @@ async function main(): Promise<void> {
   let ort: Ort | undefined;
   let session: Session | undefined;
   const input = (x: Float32Array, n: number) => ({ input: new ort!.Tensor("float32", x, [n, 1, 28, 28]) });
-  const logProbsOf = async (x: Float32Array, n: number) => (await session!.run(input(x, n))).logProbs!.data as Float32Array;
+  const logProbsOf = async (x: Float32Array, n: number) =>
+    (await session!.run(input(x, n))).logProbs!.data as Float32Array;
 
   const loaded = await phase("load", async () => {
     const t0 = performance.now();
@@ -63,7 +72,8 @@ async function main(): Promise<void> {
       ort = (await import(o.runtime)) as Ort;
     } catch (err) {
       // Not installed (an optional peer): the row says so and is skipped; anything else is a load failure.
-      if (isMissingModule(err)) throw new Skip(`${o.runtime} is not installed (a dependency of @nnspec/tools: pnpm install): ${message(err)}`);
+      if (isMissingModule(err))
+        throw new Skip(`${o.runtime} is not installed (a dependency of @nnspec/tools: pnpm install): ${message(err)}`);
       throw err;
     }
     let device: string;
@@ -72,11 +82,18 @@ async function main(): Promise<void> {
       // Its threads are worker_threads in Node; the package ships SIMD builds only (ort-wasm-simd-threaded.wasm).
       ort.env.wasm.numThreads = o.threads;
       ort.env.wasm.proxy = false;
-      session = await ort.InferenceSession.create(readFileSync(files.model), { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      session = await ort.InferenceSession.create(readFileSync(files.model), {
+        executionProviders: ["wasm"],
+        graphOptimizationLevel: "all",
+      });
       device = `onnxruntime-web ${versions.web ?? "?"}, wasm (SIMD, threads), ${ort.env.wasm.numThreads ?? "?"} threads, in Node ${process.version}`;
     } else {
       session = await ort.InferenceSession.create(readFileSync(files.model), {
-        executionProviders: ["cpu"], graphOptimizationLevel: "all", intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: "sequential",
+        executionProviders: ["cpu"],
+        graphOptimizationLevel: "all",
+        intraOpNumThreads: o.threads,
+        interOpNumThreads: 1,
+        executionMode: "sequential",
       });
       device = `onnxruntime-node ${versions.node ?? "?"}, native CPU, ${o.threads} intra-op threads`;
     }
@@ -96,13 +113,21 @@ async function main(): Promise<void> {
     const c = compareValues(actual, check.logProbs, toleranceFor("float32", "value"));
     const finite = Number.isFinite(c.worstRatio);
     const agreement: BenchAgreement = {
-      reference: check.reference, quantity: "logProbs", images: check.batch, precision: "float32",
-      worstRatio: finite ? c.worstRatio : null, worstAbsolute: finite ? c.worstAbsolute : null, pass: c.pass,
+      reference: check.reference,
+      quantity: "logProbs",
+      images: check.batch,
+      precision: "float32",
+      worstRatio: finite ? c.worstRatio : null,
+      worstAbsolute: finite ? c.worstAbsolute : null,
+      pass: c.pass,
     };
     const where = `image ${Math.floor(c.worstIndex / 10)}, class ${c.worstIndex % 10}: ${c.actualAtWorst} vs ${c.expectedAtWorst}`;
     const line = `log-probs of ${check.batch} images vs ${check.reference}: worst err/tol ${c.worstRatio.toExponential(1)}, |Δ| ≤ ${c.worstAbsolute.toExponential(1)} (float32 tolerance)`;
     data({ agreement, note: `${line}${c.pass ? "" : ` — DISAGREES at ${where}`}` });
-    if (!c.pass) throw new Error(`log-probs disagree with ${check.reference} beyond the float32 tolerance: worst err/tol ${c.worstRatio.toExponential(2)} at ${where}`);
+    if (!c.pass)
+      throw new Error(
+        `log-probs disagree with ${check.reference} beyond the float32 tolerance: worst err/tol ${c.worstRatio.toExponential(2)} at ${where}`,
+      );
     return line;
   });
   await phase("net222-speed", null);
@@ -116,7 +141,10 @@ async function main(): Promise<void> {
     const ms128 = await timeReps(1, job.reps.infer128, () => logProbsOf(big, 128));
     const cpu = process.cpuUsage(cpu0);
     const busy = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
-    data({ speed: { inferImagesPerSecondBatch128: rateStats(128, ms128, "images/s") }, note: `${o.threads} threads requested (${cpus().length} cores): CPU/wall ${busy.toFixed(2)} during batch 128` });
+    data({
+      speed: { inferImagesPerSecondBatch128: rateStats(128, ms128, "images/s") },
+      note: `${o.threads} threads requested (${cpus().length} cores): CPU/wall ${busy.toFixed(2)} during batch 128`,
+    });
     const one = syntheticBatch(1, seed + 2).x;
     const ms1 = await timeReps(5, job.reps.infer1, () => logProbsOf(one, 1));
     data({ speed: { inferImagesPerSecondBatch1: rateStats(1, ms1, "images/s") } });

@@ -22,17 +22,33 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..
 
 /** A row id from a package name or path: its last segment, without a script extension. */
 const baseName = (specifier: string) =>
-  specifier.replace(/\/+$/, "").split("/").at(-1)!.replace(/\.(m?[jt]s)$/, "").replace(/[^a-z0-9-]+/gi, "-").toLowerCase() || "backend";
+  specifier
+    .replace(/\/+$/, "")
+    .split("/")
+    .at(-1)!
+    .replace(/\.(m?[jt]s)$/, "")
+    .replace(/[^a-z0-9-]+/gi, "-")
+    .toLowerCase() || "backend";
 
 const idOf = (backend: string, options: Record<string, unknown>) =>
   typeof options.precision === "string" ? `${backend}-${options.precision}` : backend;
 
 /** The workspace's configurations (WORKSPACE_RUNS), named "reference-float64", "tfjs-wasm", … */
-export const WORKSPACE_TARGETS: readonly BenchTarget[] = WORKSPACE_RUNS.map((r) => ({ id: idOf(r.backend, r.options), kind: "backend", specifier: r.backend, options: r.options }));
+export const WORKSPACE_TARGETS: readonly BenchTarget[] = WORKSPACE_RUNS.map((r) => ({
+  id: idOf(r.backend, r.options),
+  kind: "backend",
+  specifier: r.backend,
+  options: r.options,
+}));
 
 /** Node configurations, then every browser backend ("gpujs-chromium", …) found in the workspace. */
 export function workspaceTargets(repoRoot = REPO_ROOT): BenchTarget[] {
-  return [...WORKSPACE_TARGETS, ...browserTargets(repoRoot).map((b): BenchTarget => ({ id: b.id, kind: "browser", specifier: b.entry, options: {} }))];
+  return [
+    ...WORKSPACE_TARGETS,
+    ...browserTargets(repoRoot).map(
+      (b): BenchTarget => ({ id: b.id, kind: "browser", specifier: b.entry, options: {} }),
+    ),
+  ];
 }
 
 /**
@@ -43,8 +59,12 @@ export function workspaceTargets(repoRoot = REPO_ROOT): BenchTarget[] {
 export function parseTargets(list: string | undefined, repoRoot = REPO_ROOT): BenchTarget[] {
   const workspace = workspaceTargets(repoRoot);
   if (list === undefined) return workspace;
-  const items = list.split(",").map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) throw new UsageError("nnspec bench: option --backends: expected a comma-separated list of backends");
+  const items = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0)
+    throw new UsageError("nnspec bench: option --backends: expected a comma-separated list of backends");
   const targets = items.map((item): BenchTarget => {
     const known = workspace.find((t) => t.id === item);
     if (known) return known;
@@ -52,7 +72,10 @@ export function parseTargets(list: string | undefined, repoRoot = REPO_ROOT): Be
     const page = /^(.+?)@chromium$/.exec(item);
     if (page) {
       const entry = resolve(page[1]!);
-      if (!existsSync(entry) || !statSync(entry).isFile()) throw new UsageError(`nnspec bench: option --backends: "${item}": ${entry} is not a file (@chromium takes a backend's entry module)`);
+      if (!existsSync(entry) || !statSync(entry).isFile())
+        throw new UsageError(
+          `nnspec bench: option --backends: "${item}": ${entry} is not a file (@chromium takes a backend's entry module)`,
+        );
       return { id: `${baseName(page[1]!)}-chromium`, kind: "browser", specifier: entry, options: {} };
     }
     const m = /^(.+?)@(float32|float64)$/.exec(item);
@@ -66,20 +89,22 @@ export function parseTargets(list: string | undefined, repoRoot = REPO_ROOT): Be
   return targets;
 }
 
-export const benchCliSchema = z.object({
-  backends: z.string().optional(),
-  quick: z.boolean().default(false),
-  epochs: cliInt(1).optional(),
-  limit: cliInt(1).optional(),
-  testLimit: cliInt(1).optional(),
-  seed: cliInt(0).pipe(z.number().max(0xffffffff, "must fit in 32 bits")),
-  reps: cliInt(1).optional(),
-  out: z.string().min(1),
-  timeoutS: cliPositiveNumber,
-  peer: z.boolean(),
-  peers: z.string().optional(),
-  dataDir: z.string().min(1).optional(),
-}).strict();
+export const benchCliSchema = z
+  .object({
+    backends: z.string().optional(),
+    quick: z.boolean().default(false),
+    epochs: cliInt(1).optional(),
+    limit: cliInt(1).optional(),
+    testLimit: cliInt(1).optional(),
+    seed: cliInt(0).pipe(z.number().max(0xffffffff, "must fit in 32 bits")),
+    reps: cliInt(1).optional(),
+    out: z.string().min(1),
+    timeoutS: cliPositiveNumber,
+    peer: z.boolean(),
+    peers: z.string().optional(),
+    dataDir: z.string().min(1).optional(),
+  })
+  .strict();
 export type BenchCliOptions = z.infer<typeof benchCliSchema>;
 
 /**
@@ -94,10 +119,17 @@ export type PeerId = (typeof PEER_IDS)[number];
 export function parsePeers(o: Pick<BenchCliOptions, "peer" | "peers">): PeerId[] {
   if (!o.peer) return [];
   if (o.peers === undefined) return [...PEER_IDS];
-  const items = o.peers.split(",").map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) throw new UsageError(`nnspec bench: option --peers: expected a comma-separated list of ${PEER_IDS.join(", ")} (no peers: --no-peer)`);
+  const items = o.peers
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0)
+    throw new UsageError(
+      `nnspec bench: option --peers: expected a comma-separated list of ${PEER_IDS.join(", ")} (no peers: --no-peer)`,
+    );
   const unknown = items.find((i) => !(PEER_IDS as readonly string[]).includes(i));
-  if (unknown !== undefined) throw new UsageError(`nnspec bench: option --peers: unknown peer "${unknown}" (expected ${PEER_IDS.join(", ")})`);
+  if (unknown !== undefined)
+    throw new UsageError(`nnspec bench: option --peers: unknown peer "${unknown}" (expected ${PEER_IDS.join(", ")})`);
   const dup = items.find((id, i) => items.indexOf(id) !== i);
   if (dup) throw new UsageError(`nnspec bench: option --peers: "${dup}" is listed twice`);
   return PEER_IDS.filter((p) => items.includes(p));
@@ -110,7 +142,11 @@ export const DEFAULT_BUDGET = { epochs: 1, limit: 8192, testLimit: 1000 } as con
  * The budget. Default: one epoch on an 8192-image subset, evaluated on 1000 test images (a few minutes per backend
  * on 2 cores); --quick: 256 images, for tests; --epochs N: the full figure, all 60000 images, all 10000 test images.
  */
-export function benchSettings(o: BenchCliOptions): { settings: BenchSettings; reps: BenchJob["reps"]; net222TargetMs: number } {
+export function benchSettings(o: BenchCliOptions): {
+  settings: BenchSettings;
+  reps: BenchJob["reps"];
+  net222TargetMs: number;
+} {
   const mode = o.quick ? "quick" : o.epochs !== undefined ? "full" : "default";
   const base = {
     quick: { epochs: 1, limit: 256, testLimit: 200, reps: 2 },
@@ -120,9 +156,19 @@ export function benchSettings(o: BenchCliOptions): { settings: BenchSettings; re
   }[mode];
   const reps = o.reps ?? base.reps;
   const settings: BenchSettings = {
-    mode, epochs: o.epochs ?? base.epochs, limit: o.limit ?? base.limit, testLimit: o.testLimit ?? base.testLimit,
-    batchSize: REFERENCE_RECIPE.batchSize, maxLr: REFERENCE_RECIPE.schedule.kind === "onecycle" ? REFERENCE_RECIPE.schedule.maxLr : 0.05,
-    seed: o.seed, reps, timeoutSeconds: o.timeoutS,
+    mode,
+    epochs: o.epochs ?? base.epochs,
+    limit: o.limit ?? base.limit,
+    testLimit: o.testLimit ?? base.testLimit,
+    batchSize: REFERENCE_RECIPE.batchSize,
+    maxLr: REFERENCE_RECIPE.schedule.kind === "onecycle" ? REFERENCE_RECIPE.schedule.maxLr : 0.05,
+    seed: o.seed,
+    reps,
+    timeoutSeconds: o.timeoutS,
   };
-  return { settings, reps: { train: reps, infer128: reps, infer1: Math.max(10, 4 * reps), net222: reps }, net222TargetMs: mode === "quick" ? 50 : 300 };
+  return {
+    settings,
+    reps: { train: reps, infer128: reps, infer1: Math.max(10, 4 * reps), net222: reps },
+    net222TargetMs: mode === "quick" ? 50 : 300,
+  };
 }

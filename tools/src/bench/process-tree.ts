@@ -50,7 +50,9 @@ export function killTree(pid: number): void {
   const below = descendantPids(pid, table);
   // Never our own group (this process and whoever started it).
   const own = table.get(process.pid)?.pgid;
-  const groups = new Set(below.map((p) => table.get(p)!.pgid).filter((g) => g > 1 && g !== own && g !== process.pid && g !== pid));
+  const groups = new Set(
+    below.map((p) => table.get(p)!.pgid).filter((g) => g > 1 && g !== own && g !== process.pid && g !== pid),
+  );
   for (const target of [-pid, pid, ...below, ...[...groups].map((g) => -g)]) {
     try {
       process.kill(target, "SIGKILL");

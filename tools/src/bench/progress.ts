@@ -13,7 +13,12 @@ export interface BenchProgress {
   stop(): void;
 }
 
-const STATUS_COLOR: Record<BenchStatus, (s: string) => string> = { ok: pc.green, failed: pc.red, "timed-out": pc.red, skipped: pc.dim };
+const STATUS_COLOR: Record<BenchStatus, (s: string) => string> = {
+  ok: pc.green,
+  failed: pc.red,
+  "timed-out": pc.red,
+  skipped: pc.dim,
+};
 const firstLine = (s: string | undefined) => (s ?? "").split("\n")[0]!.slice(0, 160);
 
 /**
@@ -29,9 +34,14 @@ export function benchProgress(o: { tty: boolean; entries: number; write?: (line:
   let entryIndex = 0;
   const log = (line: string) => (multi ? multi.log(`${line}\n`) : write(line));
   if (o.tty) {
-    multi = new cliProgress.MultiBar({
-      format: `bench {bar} {value}/{total} phases | {entry} · {phase} {detail}`, hideCursor: true, fps: 4,
-    }, cliProgress.Presets.shades_classic);
+    multi = new cliProgress.MultiBar(
+      {
+        format: `bench {bar} {value}/{total} phases | {entry} · {phase} {detail}`,
+        hideCursor: true,
+        fps: 4,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     bar = multi.create(o.entries * perEntry, 0, { entry: "", phase: "", detail: "" });
   }
   return {

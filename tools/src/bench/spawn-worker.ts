@@ -39,8 +39,7 @@ function lines(stream: Readable, onLine: (line: string) => void): void {
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
     buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
       onLine(buf.slice(0, nl));
       buf = buf.slice(nl + 1);
     }
@@ -54,8 +53,20 @@ function lines(stream: Readable, onLine: (line: string) => void): void {
  */
 export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<WorkerOutcome> {
   return new Promise((resolvePromise) => {
-    const child = spawn(w.command, [...w.args], { stdio: ["ignore", "pipe", "pipe", "pipe"], env: w.env ?? process.env, detached: true, ...(w.cwd ? { cwd: w.cwd } : {}) });
-    const out: WorkerOutcome = { phases: [], patch: { speed: {} }, notes: [], rssBytes: null, wallSeconds: 0, failure: null };
+    const child = spawn(w.command, [...w.args], {
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      env: w.env ?? process.env,
+      detached: true,
+      ...(w.cwd ? { cwd: w.cwd } : {}),
+    });
+    const out: WorkerOutcome = {
+      phases: [],
+      patch: { speed: {} },
+      notes: [],
+      rssBytes: null,
+      wallSeconds: 0,
+      failure: null,
+    };
     let current: { name: BenchPhaseName; t0: number } | null = null;
     let done = false;
     let timedOut = false;
@@ -72,7 +83,10 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
     const arm = (phase?: BenchPhaseName) => {
       clearTimeout(timer);
       limit = (phase && w.phaseTimeouts?.[phase]) ?? w.timeoutSeconds;
-      timer = setTimeout(() => { timedOut = true; kill(); }, limit * 1000);
+      timer = setTimeout(() => {
+        timedOut = true;
+        kill();
+      }, limit * 1000);
     };
     arm(); // start-up counts against the first phase's budget too
     // Workers run in a process group of their own: a Ctrl-C of the bench must take them down with it.
@@ -89,7 +103,9 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
       }
       const parsed = workerMessageSchema.safeParse(json);
       if (!parsed.success) {
-        out.notes.push(`worker sent an invalid message (${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")})`);
+        out.notes.push(
+          `worker sent an invalid message (${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")})`,
+        );
         return;
       }
       const m = parsed.data;
@@ -118,7 +134,9 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
     // Worker stdout/stderr are the backend's own chatter: keep the end of stderr for crash reports, drop stdout.
     child.stdout!.resume();
     child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (s: string) => { stderrTail = (stderrTail + s).slice(-4000); });
+    child.stderr!.on("data", (s: string) => {
+      stderrTail = (stderrTail + s).slice(-4000);
+    });
 
     child.on("error", (err) => {
       out.failure = { phase: "load", message: `cannot start ${w.command}: ${err.message}`, timedOut: false };
@@ -133,11 +151,20 @@ export function runWorker(w: SpawnedWorker, events: WorkerEvents = {}): Promise<
         out.failure = { phase, message: `no result within ${limit} s; killed`, timedOut: true };
       } else if (!done && !out.failure) {
         const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        out.failure = { phase, message: `worker ${why} before finishing${stderrTail.trim() ? `:\n${stderrTail.trim().split("\n").slice(-12).join("\n")}` : ""}`, timedOut: false };
+        out.failure = {
+          phase,
+          message: `worker ${why} before finishing${stderrTail.trim() ? `:\n${stderrTail.trim().split("\n").slice(-12).join("\n")}` : ""}`,
+          timedOut: false,
+        };
       }
       if (out.failure && at) {
         const seconds = (performance.now() - current!.t0) / 1000;
-        out.phases.push({ name: at, status: out.failure.timedOut ? "timed-out" : "failed", seconds, detail: out.failure.message });
+        out.phases.push({
+          name: at,
+          status: out.failure.timedOut ? "timed-out" : "failed",
+          seconds,
+          detail: out.failure.message,
+        });
         events.onPhaseEnd?.(at, out.failure.timedOut ? "timed-out" : "failed", seconds, out.failure.message);
       }
       resolvePromise(out);

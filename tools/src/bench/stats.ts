@@ -3,7 +3,10 @@ import { mulberry32, type BenchStats } from "@nnspec/spec";
 /** Synthetic batch in the normalised pixel range: speed does not depend on the data, so no MNIST is needed for it. */
 export function syntheticBatch(n: number, seed: number): { x: Float32Array; labels: Uint8Array } {
   const rand = mulberry32(seed);
-  return { x: Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4), labels: Uint8Array.from({ length: n }, () => Math.floor(rand() * 10)) };
+  return {
+    x: Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4),
+    labels: Uint8Array.from({ length: n }, () => Math.floor(rand() * 10)),
+  };
 }
 
 /** Median (mean of the middle two for an even count), min and max of rates derived from timed repetitions. */
@@ -31,7 +34,12 @@ export async function timeReps(warmup: number, reps: number, fn: (i: number) => 
  * Smallest work size n (doubling from `start`) whose single run takes at least `targetMs`, so fast operations
  * are timed over enough work to rise above timer resolution and call overhead.
  */
-export async function calibrate(start: number, max: number, targetMs: number, fn: (n: number) => Promise<unknown>): Promise<number> {
+export async function calibrate(
+  start: number,
+  max: number,
+  targetMs: number,
+  fn: (n: number) => Promise<unknown>,
+): Promise<number> {
   let n = start;
   for (;;) {
     const t0 = performance.now();

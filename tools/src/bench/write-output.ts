@@ -6,7 +6,12 @@ import { benchCharts } from "./charts.ts";
 import { benchHtml } from "./html.ts";
 import { scoreboardMarkdown } from "./scoreboard.ts";
 
-export interface BenchFiles { results: string; scoreboard: string; report: string; charts: string[] }
+export interface BenchFiles {
+  results: string;
+  scoreboard: string;
+  report: string;
+  charts: string[];
+}
 
 /**
  * Write results.json, scoreboard.md, report.html and the charts (PNG + SVG) into `out`, each file atomically
@@ -17,7 +22,12 @@ export async function writeBenchOutput(out: string, results: BenchResults): Prom
   const charts = await benchCharts(r);
   const chartPaths: string[] = [];
   for (const c of charts) chartPaths.push((await writeChart(join(out, "charts", c.name), c.chart)).png);
-  const files = { results: join(out, "results.json"), scoreboard: join(out, "scoreboard.md"), report: join(out, "report.html"), charts: chartPaths };
+  const files = {
+    results: join(out, "results.json"),
+    scoreboard: join(out, "scoreboard.md"),
+    report: join(out, "report.html"),
+    charts: chartPaths,
+  };
   await writeFileAtomic(files.scoreboard, scoreboardMarkdown(r));
   await writeFileAtomic(files.report, benchHtml(r, charts));
   await writeFileAtomic(files.results, `${JSON.stringify(r, null, 1)}\n`);

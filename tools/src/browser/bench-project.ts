@@ -20,20 +20,23 @@ export function benchBrowserProjects(o: { root: string }): TestProjectInlineConf
   if (!jobFile) return [];
   // Only the entry is read here (plain Node, no zod in the config bundle); the page validates the whole job.
   const job = JSON.parse(readFileSync(jobFile, "utf8")) as { specifier?: unknown };
-  if (typeof job.specifier !== "string") throw new Error(`${jobFile}: field "specifier": expected the backend's entry file`);
+  if (typeof job.specifier !== "string")
+    throw new Error(`${jobFile}: field "specifier": expected the backend's entry file`);
   const entry = resolve(o.root, job.specifier);
-  return [{
-    extends: true,
-    optimizeDeps: { include: ["gpu.js"] },
-    resolve: { alias: [{ find: /^\.\/nnspec-bench-page-backend\.ts$/, replacement: entry }] },
-    // Vite serves files under the workspace only; a backend given as a path elsewhere (--backends file@chromium) needs its folder too.
-    server: { fs: { allow: [o.root, dirname(entry)] } },
-    test: {
-      name: BENCH_PROJECT,
-      include: [BENCH_PAGE_FILE],
-      // The bench's own per-phase timers (spawn-worker.ts) end a hung page; vitest's must not cut in first.
-      testTimeout: 0,
-      browser: chromiumBrowser({ ...browserFixtureCommands(o.root), ...benchPageCommands() }),
+  return [
+    {
+      extends: true,
+      optimizeDeps: { include: ["gpu.js"] },
+      resolve: { alias: [{ find: /^\.\/nnspec-bench-page-backend\.ts$/, replacement: entry }] },
+      // Vite serves files under the workspace only; a backend given as a path elsewhere (--backends file@chromium) needs its folder too.
+      server: { fs: { allow: [o.root, dirname(entry)] } },
+      test: {
+        name: BENCH_PROJECT,
+        include: [BENCH_PAGE_FILE],
+        // The bench's own per-phase timers (spawn-worker.ts) end a hung page; vitest's must not cut in first.
+        testTimeout: 0,
+        browser: chromiumBrowser({ ...browserFixtureCommands(o.root), ...benchPageCommands() }),
+      },
     },
-  }];
+  ];
 }

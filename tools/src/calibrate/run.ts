@@ -59,6 +59,8 @@ export interface BackendCalibration {
   readonly groups: Record<string, GroupTally>;
   /** Finite-difference coordinates compared and stencils passed over for a kink (float64 backends only). */
   readonly fd: { compared: number; rejected: number };
+  /** Checks judged under the backend's own decisions at near-ties of the golden (cnn-decisions.ts), and on how many cases. */
+  readonly nearTies: { checks: number; cases: number };
   readonly error?: string;
   readonly ms: number;
 }
@@ -82,6 +84,8 @@ function tallyResults(
 ): BackendCalibration {
   const groups: Record<string, GroupTally> = {};
   const fd = { compared: 0, rejected: 0 };
+  const nearTieCases = new Set<string>();
+  let nearTieChecks = 0;
   for (const r of results) {
     if (r.status === "not-implemented") continue;
     const group = checkGroup(r);
@@ -100,13 +104,17 @@ function tallyResults(
         detail: r.detail.split("\n")[0]!,
       });
     }
+    if (r.status === "pass" && r.detail.includes("near-tie(s) of the golden")) {
+      nearTieChecks++;
+      nearTieCases.add(r.source);
+    }
     const m = r.id.endsWith("finite-difference") ? FD_COUNTS.exec(r.detail) : null;
     if (m) {
       fd.compared += Number(m[1]);
       fd.rejected += Number(m[2]);
     }
   }
-  return { label, precision, groups, fd, ms };
+  return { label, precision, groups, fd, nearTies: { checks: nearTieChecks, cases: nearTieCases.size }, ms };
 }
 
 export interface CalibrateOptions {
@@ -171,6 +179,7 @@ export async function runCalibration(o: CalibrateOptions): Promise<CalibrationRe
           precision,
           groups: {},
           fd: { compared: 0, rejected: 0 },
+          nearTies: { checks: 0, cases: 0 },
           error,
           ms: performance.now() - t0,
         });
@@ -186,15 +195,15 @@ export async function runCalibration(o: CalibrateOptions): Promise<CalibrationRe
 /** False alarms per backend and check group (checks run in brackets), FD kink counts, and every false alarm. */
 export function formatCalibration(r: CalibrationResult): string {
   const groups = [...new Set(r.backends.flatMap((b) => Object.keys(b.groups)))];
-  const head = `| backend | ${groups.map((g) => g.replace(/^cnn\./, "CNN ")).join(" | ")} | FD coordinates compared / stencils passed over (kink) |`;
-  const rule = `|---|${groups.map(() => ":-:").join("|")}|:-:|`;
+  const head = `| backend | ${groups.map((g) => g.replace(/^cnn\./, "CNN ")).join(" | ")} | FD coordinates compared / stencils passed over (kink) | checks judged at its own near-tie decisions (cases) |`;
+  const rule = `|---|${groups.map(() => ":-:").join("|")}|:-:|:-:|`;
   const rows = r.backends.map((b) => {
-    if (b.error) return `| ${b.label} | ${groups.map(() => "—").join(" | ")} | not run: ${b.error} |`;
+    if (b.error) return `| ${b.label} | ${groups.map(() => "—").join(" | ")} | not run: ${b.error} | |`;
     const cells = groups.map((g) => {
       const t = b.groups[g];
       return t ? `${t.falseAlarms} / ${t.checks} (${t.worstRatio.toExponential(1)}×)` : "–";
     });
-    return `| ${b.label} | ${cells.join(" | ")} | ${b.precision === "float64" ? `${b.fd.compared} / ${b.fd.rejected}` : "– (float64 only)"} |`;
+    return `| ${b.label} | ${cells.join(" | ")} | ${b.precision === "float64" ? `${b.fd.compared} / ${b.fd.rejected}` : "– (float64 only)"} | ${b.nearTies.checks} (${b.nearTies.cases}) |`;
   });
   const lines = [
     `false alarms / checks per group (worst error as a multiple of its tolerance), ${r.cases.length} fresh case(s):`,

@@ -18,7 +18,16 @@ const program = new Command("nnspec")
   .showHelpAfterError();
 registerStart(program);
 registerConformance(program, { aliases: WORKSPACE_BACKENDS, allRuns: WORKSPACE_RUNS });
-for (const register of [registerSweep, registerSheet, registerSummary, registerTrain, registerBench, registerCompare, registerAugmentPreview]) register(program);
+for (const register of [
+  registerSweep,
+  registerSheet,
+  registerSummary,
+  registerTrain,
+  registerBench,
+  registerCompare,
+  registerAugmentPreview,
+])
+  register(program);
 registerMutants(program);
 registerCalibrate(program);
 registerNewBackend(program);

@@ -42,7 +42,8 @@ export async function downloadVerified(o: DownloadOptions): Promise<void> {
       if (sum !== o.sha256) throw new Error(`checksum mismatch: got sha256 ${sum}, expected ${o.sha256}`);
       await writeNewFile(tmp, body); // exclusive: never through a file or symlink already there
       // Re-read what landed on disk: the rename must only ever publish verified bytes.
-      if (sha256(await readFile(tmp)) !== o.sha256) throw new Error("file on disk does not match the checksum after writing");
+      if (sha256(await readFile(tmp)) !== o.sha256)
+        throw new Error("file on disk does not match the checksum after writing");
       await rename(tmp, o.dest);
       return;
     } catch (err) {

@@ -30,14 +30,19 @@ export function defaultCacheDir(env: Record<string, string | undefined>): string
   return join(base, "nnspec", "mnist");
 }
 
-const HOW_TO_PROVIDE = "Provide the four official MNIST .gz files in a folder and pass --data-dir <folder> or set MNIST_DIR=<folder>.";
+const HOW_TO_PROVIDE =
+  "Provide the four official MNIST .gz files in a folder and pass --data-dir <folder> or set MNIST_DIR=<folder>.";
 
 async function readVerified(dir: string, key: MnistFileKey): Promise<Uint8Array> {
   const { name, sha256: expected } = MNIST_FILES[key];
   const path = join(dir, name);
   const buf = await readFile(path);
   const sum = sha256(buf);
-  if (sum !== expected) throw new MnistFileError(path, `checksum mismatch: sha256 ${sum}, expected ${expected} (not the official file, or corrupt)`);
+  if (sum !== expected)
+    throw new MnistFileError(
+      path,
+      `checksum mismatch: sha256 ${sum}, expected ${expected} (not the official file, or corrupt)`,
+    );
   return buf;
 }
 
@@ -52,11 +57,18 @@ export async function locateMnist(loc: MnistLocation = {}): Promise<string> {
     const dir = resolve(given);
     const source = loc.dataDir ? "--data-dir" : "MNIST_DIR";
     const missing = MNIST_FILE_KEYS.map((k) => MNIST_FILES[k].name).filter((n) => !existsSync(join(dir, n)));
-    if (missing.length > 0) throw new MnistFileError(dir, `${source} folder lacks ${missing.join(", ")}. ${HOW_TO_PROVIDE}`);
+    if (missing.length > 0)
+      throw new MnistFileError(dir, `${source} folder lacks ${missing.join(", ")}. ${HOW_TO_PROVIDE}`);
     return dir;
   }
   const dir = loc.cacheDir ?? defaultCacheDir(env);
-  const mirrors = loc.mirrors ?? (env.MNIST_MIRRORS ? env.MNIST_MIRRORS.split(",").map((s) => s.trim()).filter(Boolean) : DEFAULT_MNIST_MIRRORS);
+  const mirrors =
+    loc.mirrors ??
+    (env.MNIST_MIRRORS
+      ? env.MNIST_MIRRORS.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : DEFAULT_MNIST_MIRRORS);
   for (const key of MNIST_FILE_KEYS) {
     const { name, sha256: expected } = MNIST_FILES[key];
     const dest = join(dir, name);
@@ -64,7 +76,10 @@ export async function locateMnist(loc: MnistLocation = {}): Promise<string> {
     try {
       await downloadVerified({ mirrors, fileName: name, sha256: expected, dest, ...(loc.log ? { log: loc.log } : {}) });
     } catch (err) {
-      if (err instanceof DownloadError) throw new DownloadError(`${err.message}\nMNIST file ${name} is not in ${dir} and could not be downloaded. ${HOW_TO_PROVIDE}`);
+      if (err instanceof DownloadError)
+        throw new DownloadError(
+          `${err.message}\nMNIST file ${name} is not in ${dir} and could not be downloaded. ${HOW_TO_PROVIDE}`,
+        );
       throw err;
     }
   }
@@ -74,7 +89,9 @@ export async function locateMnist(loc: MnistLocation = {}): Promise<string> {
 /** Locate, checksum-verify, decompress and validate both splits. */
 export async function loadMnist(loc: MnistLocation = {}): Promise<MnistData> {
   const dir = await locateMnist(loc);
-  const raw = Object.fromEntries(await Promise.all(MNIST_FILE_KEYS.map(async (k) => [k, await readVerified(dir, k)] as const))) as Record<MnistFileKey, Uint8Array>;
+  const raw = Object.fromEntries(
+    await Promise.all(MNIST_FILE_KEYS.map(async (k) => [k, await readVerified(dir, k)] as const)),
+  ) as Record<MnistFileKey, Uint8Array>;
   const pair = (i: MnistFileKey, l: MnistFileKey) => {
     const ip = join(dir, MNIST_FILES[i].name);
     const lp = join(dir, MNIST_FILES[l].name);

@@ -26,7 +26,11 @@ export async function writeNewFile(path: string, data: string | Uint8Array): Pro
  * temporary file beside it (same folder, so the rename stays on one filesystem and is atomic), then rename it
  * over the target. `tmpPath` is for tests only (a known temporary name to attack).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { tmpPath?: string } = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  o: { tmpPath?: string } = {},
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = o.tmpPath ?? tmpNameFor(path);
   try {

@@ -43,11 +43,32 @@ export function barChartSpec(input: BarChartInput): TopLevelSpec {
   const values = bars.map((b) => ({ ...b, text: b.label ?? String(Number(b.value.toPrecision(3))) }));
   const lows = bars.flatMap((b) => [b.value, ...(b.lo !== undefined && b.lo > 0 ? [b.lo] : [])]);
   const logBase = lows.length ? 10 ** Math.floor(Math.log10(Math.min(...lows))) : 1;
-  const y = { field: "category", type: "nominal" as const, sort: categories, title: null, axis: { labelFontSize: 12, labelLimit: 220 } };
+  const y = {
+    field: "category",
+    type: "nominal" as const,
+    sort: categories,
+    title: null,
+    axis: { labelFontSize: 12, labelLimit: 220 },
+  };
   const yOffset = grouped ? { yOffset: { field: "series", type: "nominal" as const, sort: series } } : {};
-  const x = { field: "value", type: "quantitative" as const, title: o.valueTitle, scale: log ? { type: "log" as const } : { zero: true }, axis: { titleFontSize: 13, labelFontSize: 11, ...(log ? { format: "~e" } : {}) } };
+  const x = {
+    field: "value",
+    type: "quantitative" as const,
+    title: o.valueTitle,
+    scale: log ? { type: "log" as const } : { zero: true },
+    axis: { titleFontSize: 13, labelFontSize: 11, ...(log ? { format: "~e" } : {}) },
+  };
   const color = grouped
-    ? { color: { field: "series", type: "nominal" as const, title: o.seriesTitle, sort: series, scale: { domain: series, scheme: "category10" }, legend: { titleFontSize: 13, labelFontSize: 12, labelLimit: 260 } } }
+    ? {
+        color: {
+          field: "series",
+          type: "nominal" as const,
+          title: o.seriesTitle,
+          sort: series,
+          scale: { domain: series, scheme: "category10" },
+          legend: { titleFontSize: 13, labelFontSize: 12, labelLimit: 260 },
+        },
+      }
     : { color: { value: "#4c78a8" } };
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
@@ -55,21 +76,46 @@ export function barChartSpec(input: BarChartInput): TopLevelSpec {
     height: { step: o.barHeight } as unknown as number,
     background: "white",
     padding: 12,
-    title: { text: o.title, ...(o.subtitle?.length ? { subtitle: o.subtitle, subtitleFontSize: 12 } : {}), anchor: "start", fontSize: 16 },
+    title: {
+      text: o.title,
+      ...(o.subtitle?.length ? { subtitle: o.subtitle, subtitleFontSize: 12 } : {}),
+      anchor: "start",
+      fontSize: 16,
+    },
     data: { values },
     layer: [
       // A log axis has no zero: bars start at the decade below the smallest value (and whisker) instead.
-      { mark: { type: "bar", clip: true }, encoding: { y, x, ...(log ? { x2: { datum: logBase } } : {}), ...yOffset, ...color } },
+      {
+        mark: { type: "bar", clip: true },
+        encoding: { y, x, ...(log ? { x2: { datum: logBase } } : {}), ...yOffset, ...color },
+      },
       {
         transform: [{ filter: "isValid(datum.lo) && isValid(datum.hi)" }],
         mark: { type: "rule", color: "#222", clip: true },
         encoding: { y, ...yOffset, x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } },
       },
-      { mark: { type: "text", align: "left", dx: 4, fontSize: 10, color: "#333" }, encoding: { y, ...yOffset, x: { field: "value", type: "quantitative" }, text: { field: "text" } } },
-      ...o.referenceLines.filter((r) => !log || r.value > 0).flatMap((r) => [
-        { data: { values: [{ value: r.value }] }, mark: { type: "rule", strokeDash: [6, 4], color: "#c00" }, encoding: { x: { field: "value", type: "quantitative" } } },
-        ...(r.label ? [{ data: { values: [{ value: r.value, label: r.label }] }, mark: { type: "text", align: "right", baseline: "top", dx: -3, y: 0, fontSize: 11, color: "#c00" }, encoding: { x: { field: "value", type: "quantitative" }, text: { field: "label" } } }] : []),
-      ]),
+      {
+        mark: { type: "text", align: "left", dx: 4, fontSize: 10, color: "#333" },
+        encoding: { y, ...yOffset, x: { field: "value", type: "quantitative" }, text: { field: "text" } },
+      },
+      ...o.referenceLines
+        .filter((r) => !log || r.value > 0)
+        .flatMap((r) => [
+          {
+            data: { values: [{ value: r.value }] },
+            mark: { type: "rule", strokeDash: [6, 4], color: "#c00" },
+            encoding: { x: { field: "value", type: "quantitative" } },
+          },
+          ...(r.label
+            ? [
+                {
+                  data: { values: [{ value: r.value, label: r.label }] },
+                  mark: { type: "text", align: "right", baseline: "top", dx: -3, y: 0, fontSize: 11, color: "#c00" },
+                  encoding: { x: { field: "value", type: "quantitative" }, text: { field: "label" } },
+                },
+              ]
+            : []),
+        ]),
     ],
     config: { font: `${CHART_FONT}, sans-serif`, view: { stroke: "#ccc" } },
   };
@@ -79,5 +125,11 @@ export function barChartSpec(input: BarChartInput): TopLevelSpec {
 export async function renderBarChart(input: BarChartInput): Promise<RenderedChart> {
   const svg = await svgOf(barChartSpec(input));
   const { png, width, height } = pngOf(svg, input.pngScale ?? 2);
-  return { svg, png, pngWidth: width, pngHeight: height, droppedPoints: input.scale === "log" ? input.bars.filter((b) => !(b.value > 0)).length : 0 };
+  return {
+    svg,
+    png,
+    pngWidth: width,
+    pngHeight: height,
+    droppedPoints: input.scale === "log" ? input.bars.filter((b) => !(b.value > 0)).length : 0,
+  };
 }

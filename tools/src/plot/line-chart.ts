@@ -69,7 +69,8 @@ function drawable(y: number, log: boolean): boolean {
 /** Powers of ten spanning the values (log axis ticks). */
 function decades(ys: readonly number[]): number[] {
   if (ys.length === 0) return [];
-  const lo = Math.floor(Math.log10(Math.min(...ys))), hi = Math.ceil(Math.log10(Math.max(...ys)));
+  const lo = Math.floor(Math.log10(Math.min(...ys))),
+    hi = Math.ceil(Math.log10(Math.max(...ys)));
   return Array.from({ length: hi - lo + 1 }, (_, i) => Number(`1e${lo + i}`));
 }
 
@@ -78,7 +79,8 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
   const o = parseWith(lineChartSchema, input, "line chart options");
   const log = o.yScale === "log";
   const names = o.series.map((s) => s.name);
-  if (new Set(names).size !== names.length) throw new Error(`line chart "${o.title}": series names must be unique (${names.join(", ")})`);
+  if (new Set(names).size !== names.length)
+    throw new Error(`line chart "${o.title}": series names must be unique (${names.join(", ")})`);
   let droppedPoints = 0;
   const values: { x: number; y: number; series: string }[] = [];
   for (const s of o.series)
@@ -110,8 +112,13 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
         },
         // On a log axis, label and grid only the decades: the default 2…9 minor grid lines crowd the plot.
         axis: {
-          titleFontSize: 13, labelFontSize: 11,
-          ...(o.yTicks ? { values: o.yTicks } : log ? { format: "~e", values: decades([...ys, ...refs.map((r) => r.y)]) } : {}),
+          titleFontSize: 13,
+          labelFontSize: 11,
+          ...(o.yTicks
+            ? { values: o.yTicks }
+            : log
+              ? { format: "~e", values: decades([...ys, ...refs.map((r) => r.y)]) }
+              : {}),
           ...(o.yFormat ? { format: o.yFormat } : {}),
         },
       },
@@ -123,7 +130,9 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
         sort: names,
         scale: { domain: names, scheme: names.length <= 10 ? "category10" : "tableau20" },
         legend: {
-          titleFontSize: 13, labelFontSize: 12, symbolStrokeWidth: 3,
+          titleFontSize: 13,
+          labelFontSize: 12,
+          symbolStrokeWidth: 3,
           ...(o.legendOrient === "bottom" ? { orient: "bottom" as const, columns: 1 } : {}),
           ...(o.legendLabelLimit ? { labelLimit: o.legendLabelLimit } : {}),
         },
@@ -133,13 +142,30 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
   const layers = [
     line,
     ...refs.flatMap((r) => [
-      { data: { values: [{ y: r.y }] }, mark: { type: "rule" as const, strokeDash: [6, 4], color: "#555" }, encoding: { y: { field: "y", type: "quantitative" as const } } },
+      {
+        data: { values: [{ y: r.y }] },
+        mark: { type: "rule" as const, strokeDash: [6, 4], color: "#555" },
+        encoding: { y: { field: "y", type: "quantitative" as const } },
+      },
       ...(r.label
-        ? [{
-            data: { values: [{ y: r.y, label: r.label }] },
-            mark: { type: "text" as const, align: "right" as const, baseline: "bottom" as const, dy: -3, fontSize: 11, color: "#333" },
-            encoding: { y: { field: "y", type: "quantitative" as const }, x: { value: o.width - 4 }, text: { field: "label" } },
-          }]
+        ? [
+            {
+              data: { values: [{ y: r.y, label: r.label }] },
+              mark: {
+                type: "text" as const,
+                align: "right" as const,
+                baseline: "bottom" as const,
+                dy: -3,
+                fontSize: 11,
+                color: "#333",
+              },
+              encoding: {
+                y: { field: "y", type: "quantitative" as const },
+                x: { value: o.width - 4 },
+                text: { field: "label" },
+              },
+            },
+          ]
         : []),
     ]),
   ];
@@ -149,7 +175,12 @@ export function lineChartSpec(input: LineChartInput): { spec: TopLevelSpec; drop
     height: o.height,
     background: "white",
     padding: 12,
-    title: { text: o.title, ...(o.subtitle?.length ? { subtitle: o.subtitle, subtitleFontSize: 12 } : {}), anchor: "start", fontSize: 16 },
+    title: {
+      text: o.title,
+      ...(o.subtitle?.length ? { subtitle: o.subtitle, subtitleFontSize: 12 } : {}),
+      anchor: "start",
+      fontSize: 16,
+    },
     data: { values },
     layer: layers,
     config: { font: `${CHART_FONT}, sans-serif`, view: { stroke: "#ccc" } },

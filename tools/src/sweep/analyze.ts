@@ -19,9 +19,12 @@ function firstNonFinite(r: StepRecord): string | null {
 }
 
 export function analyzeRun(records: readonly StepRecord[], threshold: number): RunAnalysis {
-  const first = records[0], last = records[records.length - 1];
+  const first = records[0],
+    last = records[records.length - 1];
   if (!first || !last) throw new Error("analyzeRun: a run has at least one record");
-  let stepsToThreshold: number | null = null, divergedAtStep: number | null = null, divergedQuantity: string | null = null;
+  let stepsToThreshold: number | null = null,
+    divergedAtStep: number | null = null,
+    divergedQuantity: string | null = null;
   for (const r of records) {
     divergedQuantity = firstNonFinite(r);
     if (divergedQuantity !== null) {
@@ -30,5 +33,11 @@ export function analyzeRun(records: readonly StepRecord[], threshold: number): R
     }
     if (stepsToThreshold === null && r.forward.E_total < threshold) stepsToThreshold = r.step;
   }
-  return { eTotalStart: first.forward.E_total, eTotalFinal: last.forward.E_total, stepsToThreshold, divergedAtStep, divergedQuantity };
+  return {
+    eTotalStart: first.forward.E_total,
+    eTotalFinal: last.forward.E_total,
+    stepsToThreshold,
+    divergedAtStep,
+    divergedQuantity,
+  };
 }

@@ -16,8 +16,18 @@ function divergenceNote(a: RunAnalysis): string {
 }
 
 /** One learning rate: E_total with its two parts E1, E2. */
-export function runChart(lr: number, records: readonly StepRecord[], analysis: RunAnalysis, backendName: string, threshold: number): LineChartInput {
-  const subtitle = [`backend ${backendName}, ${records.length - 1} steps`, thresholdNote(threshold), divergenceNote(analysis)].filter(Boolean);
+export function runChart(
+  lr: number,
+  records: readonly StepRecord[],
+  analysis: RunAnalysis,
+  backendName: string,
+  threshold: number,
+): LineChartInput {
+  const subtitle = [
+    `backend ${backendName}, ${records.length - 1} steps`,
+    thresholdNote(threshold),
+    divergenceNote(analysis),
+  ].filter(Boolean);
   return {
     title: `2-2-2 network: error vs step, η = ${lr}`,
     subtitle,
@@ -42,8 +52,14 @@ export function combinedChart(
   backendName: string,
   threshold: number,
 ): LineChartInput {
-  const diverged = runs.filter((r) => r.analysis.divergedAtStep !== null).map((r) => `η = ${r.lr} at step ${r.analysis.divergedAtStep}`);
-  const subtitle = [`backend ${backendName}, ${steps} steps`, thresholdNote(threshold), diverged.length ? `diverged: ${diverged.join(", ")}` : ""].filter(Boolean);
+  const diverged = runs
+    .filter((r) => r.analysis.divergedAtStep !== null)
+    .map((r) => `η = ${r.lr} at step ${r.analysis.divergedAtStep}`);
+  const subtitle = [
+    `backend ${backendName}, ${steps} steps`,
+    thresholdNote(threshold),
+    diverged.length ? `diverged: ${diverged.join(", ")}` : "",
+  ].filter(Boolean);
   return {
     title: "2-2-2 network: total error vs step for each learning rate η",
     subtitle,
@@ -53,6 +69,9 @@ export function combinedChart(
     seriesTitle: "learning rate η",
     xDomain: [0, steps],
     referenceLines: [{ y: threshold }],
-    series: runs.map((r) => ({ name: `η = ${r.lr}`, points: curve(r.records, r.analysis, (rec) => rec.forward.E_total) })),
+    series: runs.map((r) => ({
+      name: `η = ${r.lr}`,
+      points: curve(r.records, r.analysis, (rec) => rec.forward.E_total),
+    })),
   };
 }

@@ -1,6 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { LR_MAX, STEPS_MAX, learningRateSchema, net222ConfigSchema, parseWith, stepsSchema, type Net222Config } from "@nnspec/spec";
+import {
+  LR_MAX,
+  STEPS_MAX,
+  learningRateSchema,
+  net222ConfigSchema,
+  parseWith,
+  stepsSchema,
+  type Net222Config,
+} from "@nnspec/spec";
 import { UsageError } from "@nnspec/conformance";
 
 /**
@@ -52,7 +60,8 @@ export function parseSweepCli(raw: Record<string, unknown>): SweepCliOptions {
     const option = String(issue.path[0]);
     const value = raw[option];
     // For a list, name the one item that is wrong rather than the whole list.
-    const item = typeof issue.path[1] === "number" && typeof value === "string" ? value.split(",")[issue.path[1]]?.trim() : value;
+    const item =
+      typeof issue.path[1] === "number" && typeof value === "string" ? value.split(",")[issue.path[1]]?.trim() : value;
     // The range messages already state the rule; the hint helps where only the syntax was wrong.
     const hint = HINTS[option] && !issue.message.includes("must be") ? ` (expected ${HINTS[option]})` : "";
     return `option --${option} ${JSON.stringify(item)}: ${issue.message}${hint}`;
@@ -66,7 +75,9 @@ export async function readConfigFile(path: string): Promise<Net222Config> {
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw new UsageError(`${path}: cannot read config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(
+      `${path}: cannot read config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   let data: unknown;
   try {

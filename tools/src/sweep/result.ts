@@ -26,7 +26,9 @@ export const sweepSummarySchema = z
   .object({
     kind: z.literal("nnspec.sweep"),
     formatVersion: z.literal(1),
-    backend: z.object({ name: z.string(), version: z.string(), precision: precisionSchema, device: z.string() }).strict(),
+    backend: z
+      .object({ name: z.string(), version: z.string(), precision: precisionSchema, device: z.string() })
+      .strict(),
     /** Where the configuration came from: "class values" or the config file path. */
     configSource: z.string(),
     config: net222ConfigSchema,

@@ -2,8 +2,16 @@ import { readdir, rm } from "node:fs/promises";
 import { resolve, join } from "node:path";
 import { z } from "zod";
 import {
-  CLASS_CONFIG, CLASS_LEARNING_RATES, claims, learningRateSchema, net222ConfigSchema, parseWith, stepsSchema,
-  type Backend, type Net222Config, type StepRecord,
+  CLASS_CONFIG,
+  CLASS_LEARNING_RATES,
+  claims,
+  learningRateSchema,
+  net222ConfigSchema,
+  parseWith,
+  stepsSchema,
+  type Backend,
+  type Net222Config,
+  type StepRecord,
 } from "@nnspec/spec";
 import { renderLineChart, writeChart } from "../plot/line-chart.ts";
 import { writeFileAtomic } from "../plot/atomic-write.ts";
@@ -39,7 +47,9 @@ const optionsSchema = z.object({
 
 /** What a sweep writes into its folder: sweep.json and the error charts. */
 export const isSweepOutput = (name: string): boolean =>
-  name === SUMMARY_FILE || /^error-lr-.+\.(svg|png)$/.test(name) || new RegExp(`^${COMBINED_BASENAME}\\.(svg|png)$`).test(name);
+  name === SUMMARY_FILE ||
+  /^error-lr-.+\.(svg|png)$/.test(name) ||
+  new RegExp(`^${COMBINED_BASENAME}\\.(svg|png)$`).test(name);
 
 /** Remove an earlier sweep from `dir` (only the files a sweep writes). */
 export async function removeSweepOutput(dir: string): Promise<void> {
@@ -94,7 +104,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const rel = (base: string) => (o.charts ? { svg: `${base}.svg`, png: `${base}.png` } : null);
   if (o.charts) {
     for (const run of runs) {
-      const chart = await renderLineChart(runChart(run.lr, run.records, run.analysis, backend.manifest.name, o.threshold));
+      const chart = await renderLineChart(
+        runChart(run.lr, run.records, run.analysis, backend.manifest.name, o.threshold),
+      );
       const written = await writeChart(join(outDir, runBasename(run.lr)), chart);
       files.push(written.svg, written.png);
     }
@@ -116,9 +128,15 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const summary = parseWith(
     sweepSummarySchema,
     {
-      kind: "nnspec.sweep", formatVersion: 1, backend: { name, version, precision, device },
-      configSource: o.configSource ?? "class values", config, steps: o.steps, threshold: o.threshold,
-      rows, combinedChart: rel(COMBINED_BASENAME),
+      kind: "nnspec.sweep",
+      formatVersion: 1,
+      backend: { name, version, precision, device },
+      configSource: o.configSource ?? "class values",
+      config,
+      steps: o.steps,
+      threshold: o.threshold,
+      rows,
+      combinedChart: rel(COMBINED_BASENAME),
     },
     "sweep.json (about to be written)",
   );
@@ -126,6 +144,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   await writeFileAtomic(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   files.push(summaryPath);
 
-  const table = formatSweepTable(runs.map((r) => ({ lr: r.lr, ...r.analysis })), summary);
+  const table = formatSweepTable(
+    runs.map((r) => ({ lr: r.lr, ...r.analysis })),
+    summary,
+  );
   return { outDir, summary, runs, files, table };
 }

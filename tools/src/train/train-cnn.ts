@@ -1,12 +1,40 @@
 import {
-  augmentationOf, CNN_BUFFERS, CNN_PARAMS, claims, initBuffers, initParameters, mix32, parseWith, recipeSchema, scheduleAt, shuffledIndices,
-  type Backend, type CnnModel, type CnnOps, type FloatArray, type Recipe,
+  augmentationOf,
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  claims,
+  initBuffers,
+  initParameters,
+  mix32,
+  parseWith,
+  recipeSchema,
+  scheduleAt,
+  shuffledIndices,
+  type Backend,
+  type CnnModel,
+  type CnnOps,
+  type FloatArray,
+  type Recipe,
 } from "@nnspec/spec";
 import { batchLabels, normalizedBatch, type MnistData } from "../data/mnist.ts";
 import { trainingBatch } from "../data/augment.ts";
 import type { MnistSplit } from "../data/idx.ts";
-import { firstNonFinite, saveCheckpoint, type Checkpoint, type CheckpointTraining, type PartialEpoch } from "./checkpoint.ts";
-import { machineInfo, runRecordSchema, segmentLabel, type EpochRecord, type RunRecord, type RunStop, type Segment } from "./run-record.ts";
+import {
+  firstNonFinite,
+  saveCheckpoint,
+  type Checkpoint,
+  type CheckpointTraining,
+  type PartialEpoch,
+} from "./checkpoint.ts";
+import {
+  machineInfo,
+  runRecordSchema,
+  segmentLabel,
+  type EpochRecord,
+  type RunRecord,
+  type RunStop,
+  type Segment,
+} from "./run-record.ts";
 
 export interface TrainCnnOptions {
   readonly backend: Backend;
@@ -67,7 +95,9 @@ export class TrainError extends Error {
 /** The CNN of a backend, or an error that says what the backend does offer. */
 export function requireCnn(backend: Backend): CnnOps {
   if (!backend.cnn) {
-    throw new TrainError(`backend ${backend.manifest.name} does not implement the CNN (capabilities: ${backend.manifest.capabilities.join(", ") || "none"})`);
+    throw new TrainError(
+      `backend ${backend.manifest.name} does not implement the CNN (capabilities: ${backend.manifest.capabilities.join(", ") || "none"})`,
+    );
   }
   return backend.cnn;
 }
@@ -89,13 +119,22 @@ function argmaxRow(logProbs: FloatArray, row: number): number {
   let bestV = -Infinity;
   for (let c = 0; c < 10; c++) {
     const v = logProbs[row * 10 + c]!;
-    if (v > bestV) { bestV = v; best = c; }
+    if (v > bestV) {
+      bestV = v;
+      best = c;
+    }
   }
   return best;
 }
 
 /** Mean NLL and accuracy on the first `limit` test images, eval mode, in batches; null if `shouldStop` said so. */
-export async function evaluate(model: CnnModel, split: MnistSplit, limit: number, batchSize: number, shouldStop?: () => boolean): Promise<{ loss: number; accuracy: number } | null> {
+export async function evaluate(
+  model: CnnModel,
+  split: MnistSplit,
+  limit: number,
+  batchSize: number,
+  shouldStop?: () => boolean,
+): Promise<{ loss: number; accuracy: number } | null> {
   let nll = 0;
   let correct = 0;
   const buf = new Float32Array(Math.min(batchSize, limit) * 784);
@@ -117,7 +156,10 @@ const BUFFER_NAMES = CNN_BUFFERS.map((b) => b.name);
 
 /** Whether the backend can hand out and take back its SGD momentum (capability cnn.optimizer-state). */
 export function hasOptimizerState(backend: Backend, model?: CnnModel): boolean {
-  return claims(backend, "cnn.optimizer-state") && (!model || (typeof model.optimizerState === "function" && typeof model.setOptimizerState === "function"));
+  return (
+    claims(backend, "cnn.optimizer-state") &&
+    (!model || (typeof model.optimizerState === "function" && typeof model.setOptimizerState === "function"))
+  );
 }
 
 /**
@@ -137,7 +179,10 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
   const t0 = performance.now();
   const ck = o.resume?.checkpoint;
   const resumed = ck?.training;
-  const recipe: Recipe = resumed?.recipe ?? o.recipe ?? recipeSchema.parse({ batchSize: o.batchSize, epochs: o.epochs, schedule: { kind: "onecycle", maxLr: o.maxLr } });
+  const recipe: Recipe =
+    resumed?.recipe ??
+    o.recipe ??
+    recipeSchema.parse({ batchSize: o.batchSize, epochs: o.epochs, schedule: { kind: "onecycle", maxLr: o.maxLr } });
   const augmentation = augmentationOf(recipe);
   const seed = resumed?.seed ?? o.seed;
   const limit = resumed ? resumed.limit : (o.limit ?? null);
@@ -152,16 +197,23 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
   const totalSteps = stepsPerEpoch * recipe.epochs;
   let partial: PartialEpoch | null = resumed?.partialEpoch ?? null;
   if (resumed) {
-    if (resumed.epochsCompleted >= recipe.epochs) throw new TrainError(`${o.resume!.path}: the run already completed all ${recipe.epochs} epoch(s); nothing to resume`);
+    if (resumed.epochsCompleted >= recipe.epochs)
+      throw new TrainError(
+        `${o.resume!.path}: the run already completed all ${recipe.epochs} epoch(s); nothing to resume`,
+      );
     const expected = resumed.epochsCompleted * stepsPerEpoch + (partial?.batchesDone ?? 0);
     if (resumed.globalStep !== expected || (partial && partial.batchesDone > stepsPerEpoch)) {
-      throw new TrainError(`${o.resume!.path}: step ${resumed.globalStep} does not fit ${resumed.epochsCompleted} epoch(s) of ${stepsPerEpoch} batches${partial ? ` + ${partial.batchesDone}` : ""} (inconsistent checkpoint)`);
+      throw new TrainError(
+        `${o.resume!.path}: step ${resumed.globalStep} does not fit ${resumed.epochsCompleted} epoch(s) of ${stepsPerEpoch} batches${partial ? ` + ${partial.batchesDone}` : ""} (inconsistent checkpoint)`,
+      );
     }
   }
 
-  const model = await cnn.create(ck
-    ? { parameters: ck.parameters, buffers: ck.buffers }
-    : { parameters: initParameters(seed), buffers: initBuffers() });
+  const model = await cnn.create(
+    ck
+      ? { parameters: ck.parameters, buffers: ck.buffers }
+      : { parameters: initParameters(seed), buffers: initBuffers() },
+  );
 
   const history: EpochRecord[] = [...(resumed?.history ?? [])];
   const batchLoss: number[] = [...(resumed?.batchLoss ?? [])];
@@ -169,8 +221,18 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
   let momentum: Segment["momentum"] = "fresh";
   const withState = hasOptimizerState(o.backend, model);
   const segments: Segment[] = [...(resumed?.segments ?? [])];
-  const segment: Segment = { backend: m.name, version: m.version, precision: m.precision, fromStep: step, toStep: step, momentum, resumedFrom: o.resume?.path ?? null };
-  let lastCheckpoint: RunRecord["checkpoint"] = ck ? { path: o.resume!.path, epochsCompleted: resumed!.epochsCompleted, globalStep: resumed!.globalStep } : null;
+  const segment: Segment = {
+    backend: m.name,
+    version: m.version,
+    precision: m.precision,
+    fromStep: step,
+    toStep: step,
+    momentum,
+    resumedFrom: o.resume?.path ?? null,
+  };
+  let lastCheckpoint: RunRecord["checkpoint"] = ck
+    ? { path: o.resume!.path, epochsCompleted: resumed!.epochsCompleted, globalStep: resumed!.globalStep }
+    : null;
   let stop: RunStop | null = null;
   let trainedImages = 0;
   let trainSecondsTotal = 0;
@@ -180,14 +242,29 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
   const save = async (epochsCompleted: number, partialEpoch: PartialEpoch | null): Promise<boolean> => {
     if (!o.checkpointPath) return true;
     const state = {
-      parameters: await model.parameters(), buffers: await model.buffers(),
+      parameters: await model.parameters(),
+      buffers: await model.buffers(),
       momentum: withState ? await model.optimizerState!() : null,
     };
-    const bad = firstNonFinite(state.buffers, BUFFER_NAMES, "buffer") ?? (state.momentum ? firstNonFinite(state.momentum, PARAM_NAMES, "momentum") : null);
+    const bad =
+      firstNonFinite(state.buffers, BUFFER_NAMES, "buffer") ??
+      (state.momentum ? firstNonFinite(state.momentum, PARAM_NAMES, "momentum") : null);
     if (bad) return false;
     const training: CheckpointTraining = {
-      backend: m.name, precision: m.precision, backendSpecifier: o.backendSpecifier ?? m.name, backendOptions: o.backendOptions ?? {},
-      recipe, seed, limit, testLimit, evalBatchSize, epochsCompleted, globalStep: step, partialEpoch, history, batchLoss,
+      backend: m.name,
+      precision: m.precision,
+      backendSpecifier: o.backendSpecifier ?? m.name,
+      backendOptions: o.backendOptions ?? {},
+      recipe,
+      seed,
+      limit,
+      testLimit,
+      evalBatchSize,
+      epochsCompleted,
+      globalStep: step,
+      partialEpoch,
+      history,
+      batchLoss,
       segments: [...segments, segment],
     };
     await saveCheckpoint(o.checkpointPath, state, training);
@@ -204,14 +281,18 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
       } else if (o.resume!.restartMomentum) {
         momentum = "restarted";
       } else {
-        throw new TrainError(ck.momentum === null
-          ? `${o.resume!.path}: the checkpoint holds no SGD momentum; resume with --restart-momentum to restart it from zero`
-          : `backend ${m.name} cannot restore SGD momentum (no cnn.optimizer-state); resume with --restart-momentum to restart it from zero`);
+        throw new TrainError(
+          ck.momentum === null
+            ? `${o.resume!.path}: the checkpoint holds no SGD momentum; resume with --restart-momentum to restart it from zero`
+            : `backend ${m.name} cannot restore SGD momentum (no cnn.optimizer-state); resume with --restart-momentum to restart it from zero`,
+        );
       }
       segment.momentum = momentum;
     }
     epochs: for (let epoch = resumed?.epochsCompleted ?? 0; epoch < recipe.epochs; epoch++) {
-      const acc: PartialEpoch = partial ? { ...partial } : { batchesDone: 0, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0, lastLr: 0 };
+      const acc: PartialEpoch = partial
+        ? { ...partial }
+        : { batchesDone: 0, lossSum: 0, correct: 0, seen: 0, trainSeconds: 0, lastLr: 0 };
       partial = null;
       hooks.onEpochStart?.(epoch + 1, recipe.epochs, n);
       const order = epochOrder(n, seed, epoch);
@@ -231,15 +312,23 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
         const { loss } = await model.backward(labels);
         const badGrad = firstNonFinite(await model.gradients(), PARAM_NAMES, "gradient");
         if (!Number.isFinite(loss) || badGrad) {
-          diverged(b + 1, `${Number.isFinite(loss) ? `loss ${loss}` : `loss is ${loss}`}; first non-finite: ${badGrad ?? "none (every gradient is finite)"}; parameters before the step are finite`);
+          diverged(
+            b + 1,
+            `${Number.isFinite(loss) ? `loss ${loss}` : `loss is ${loss}`}; first non-finite: ${badGrad ?? "none (every gradient is finite)"}; parameters before the step are finite`,
+          );
           break epochs;
         }
         const sgd = scheduleAt(recipe, step, totalSteps, stepsPerEpoch);
         await model.step(sgd);
         // BatchNorm's running statistics are state too (eval mode reads them): checked with the parameters.
-        const badParam = firstNonFinite(await model.parameters(), PARAM_NAMES, "parameter") ?? firstNonFinite(await model.buffers(), BUFFER_NAMES, "buffer");
+        const badParam =
+          firstNonFinite(await model.parameters(), PARAM_NAMES, "parameter") ??
+          firstNonFinite(await model.buffers(), BUFFER_NAMES, "buffer");
         if (badParam) {
-          diverged(b + 1, `after the SGD step (lr ${sgd.lr.toExponential(3)}), first non-finite ${badParam}; the loss was ${loss}`);
+          diverged(
+            b + 1,
+            `after the SGD step (lr ${sgd.lr.toExponential(3)}), first non-finite ${badParam}; the loss was ${loss}`,
+          );
           break epochs;
         }
         step++;
@@ -247,17 +336,34 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
         let correct = 0;
         for (let r = 0; r < size; r++) if (argmaxRow(logProbs, r) === labels[r]) correct++;
         const secs = (performance.now() - tBatch) / 1000;
-        Object.assign(acc, { batchesDone: b + 1, lossSum: acc.lossSum + loss * size, correct: acc.correct + correct, seen: acc.seen + size, trainSeconds: acc.trainSeconds + secs, lastLr: sgd.lr });
+        Object.assign(acc, {
+          batchesDone: b + 1,
+          lossSum: acc.lossSum + loss * size,
+          correct: acc.correct + correct,
+          seen: acc.seen + size,
+          trainSeconds: acc.trainSeconds + secs,
+          lastLr: sgd.lr,
+        });
         trainedImages += size;
         trainSecondsTotal += secs;
         batchLoss.push(loss);
         hooks.onBatch?.({
-          epoch: epoch + 1, epochs: recipe.epochs, batch: b + 1, batches: stepsPerEpoch, seen: acc.seen, total: n, loss,
-          runningLoss: acc.lossSum / acc.seen, runningAccuracy: acc.correct / acc.seen, imagesPerSecond: acc.seen / Math.max(acc.trainSeconds, 1e-9), lr: sgd.lr,
+          epoch: epoch + 1,
+          epochs: recipe.epochs,
+          batch: b + 1,
+          batches: stepsPerEpoch,
+          seen: acc.seen,
+          total: n,
+          loss,
+          runningLoss: acc.lossSum / acc.seen,
+          runningAccuracy: acc.correct / acc.seen,
+          imagesPerSecond: acc.seen / Math.max(acc.trainSeconds, 1e-9),
+          lr: sgd.lr,
         });
         if (o.shouldStop?.() && b + 1 < stepsPerEpoch) {
           if (!(await save(epoch, acc))) diverged(b + 1, "a BatchNorm buffer or momentum went non-finite");
-          else stop = { reason: "interrupted", epoch: epoch + 1, batch: b + 1, step, detail: "stopped after this batch" };
+          else
+            stop = { reason: "interrupted", epoch: epoch + 1, batch: b + 1, step, detail: "stopped after this batch" };
           break epochs;
         }
       }
@@ -267,7 +373,14 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
       if (test === null) {
         // Interrupted while evaluating: the epoch's training is done, its evaluation runs again on resume.
         if (!(await save(epoch, acc))) diverged(null, "a BatchNorm buffer or momentum went non-finite");
-        else stop = { reason: "interrupted", epoch: epoch + 1, batch: null, step, detail: "stopped during the evaluation after the epoch's last batch" };
+        else
+          stop = {
+            reason: "interrupted",
+            epoch: epoch + 1,
+            batch: null,
+            step,
+            detail: "stopped during the evaluation after the epoch's last batch",
+          };
         break;
       }
       if (!Number.isFinite(test.loss)) {
@@ -275,10 +388,23 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
         break;
       }
       const epochFrom = epoch * stepsPerEpoch;
-      const trainedBy = [...new Set([...segments, segment].filter((s) => s.fromStep < epochFrom + stepsPerEpoch && s.toStep > epochFrom).map(segmentLabel))];
+      const trainedBy = [
+        ...new Set(
+          [...segments, segment]
+            .filter((s) => s.fromStep < epochFrom + stepsPerEpoch && s.toStep > epochFrom)
+            .map(segmentLabel),
+        ),
+      ];
       const record: EpochRecord = {
-        epoch: epoch + 1, trainLoss: acc.lossSum / n, trainAccuracy: acc.correct / n, testLoss: test.loss, testAccuracy: test.accuracy,
-        imagesPerSecond: n / Math.max(acc.trainSeconds, 1e-9), trainSeconds: acc.trainSeconds, evalSeconds: (performance.now() - tEval) / 1000, lastLr: acc.lastLr,
+        epoch: epoch + 1,
+        trainLoss: acc.lossSum / n,
+        trainAccuracy: acc.correct / n,
+        testLoss: test.loss,
+        testAccuracy: test.accuracy,
+        imagesPerSecond: n / Math.max(acc.trainSeconds, 1e-9),
+        trainSeconds: acc.trainSeconds,
+        evalSeconds: (performance.now() - tEval) / 1000,
+        lastLr: acc.lastLr,
         trainedBy,
       };
       history.push(record);
@@ -289,7 +415,13 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
         break;
       }
       if (o.shouldStop?.() && epoch + 1 < recipe.epochs) {
-        stop = { reason: "interrupted", epoch: epoch + 1, batch: null, step, detail: "stopped at the end of the epoch" };
+        stop = {
+          reason: "interrupted",
+          epoch: epoch + 1,
+          batch: null,
+          step,
+          detail: "stopped at the end of the epoch",
+        };
         break;
       }
     }
@@ -299,11 +431,29 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
   }
   const finalStop = stop as RunStop | null;
   const record: RunRecord = {
-    kind: "nnspec.train-run", formatVersion: 2, status: finalStop ? finalStop.reason : "complete", stop: finalStop,
-    backend: m, recipe, seed, limit, testLimit, trainImages: n, testImages, evalBatchSize, stepsPerEpoch,
-    resumedFrom: o.resume?.path ?? null, segments: [...segments, segment], epochs: history, batchLoss, checkpoint: lastCheckpoint,
-    wallSeconds: (performance.now() - t0) / 1000, imagesPerSecond: trainSecondsTotal > 0 ? trainedImages / trainSecondsTotal : 0,
-    startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), machine: machineInfo(),
+    kind: "nnspec.train-run",
+    formatVersion: 2,
+    status: finalStop ? finalStop.reason : "complete",
+    stop: finalStop,
+    backend: m,
+    recipe,
+    seed,
+    limit,
+    testLimit,
+    trainImages: n,
+    testImages,
+    evalBatchSize,
+    stepsPerEpoch,
+    resumedFrom: o.resume?.path ?? null,
+    segments: [...segments, segment],
+    epochs: history,
+    batchLoss,
+    checkpoint: lastCheckpoint,
+    wallSeconds: (performance.now() - t0) / 1000,
+    imagesPerSecond: trainSecondsTotal > 0 ? trainedImages / trainSecondsTotal : 0,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: machineInfo(),
   };
   // Validate what we produce, so a bad number fails here rather than in a later reader.
   return parseWith(runRecordSchema, record, "run.json (about to be written)");

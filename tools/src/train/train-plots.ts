@@ -10,7 +10,12 @@ export async function writeTrainPlots(dir: string, r: RunRecord): Promise<string
   const stride = Math.max(1, Math.ceil(r.batchLoss.length / 2000));
   const steps = r.batchLoss.flatMap((y, i) => (i % stride === 0 ? [{ x: (i + 1) / r.stepsPerEpoch, y }] : []));
   const loss = await renderLineChart({
-    title: "Training and test loss", subtitle, xTitle: "epoch", yTitle: "NLL loss", yScale: "log", seriesTitle: "",
+    title: "Training and test loss",
+    subtitle,
+    xTitle: "epoch",
+    yTitle: "NLL loss",
+    yScale: "log",
+    seriesTitle: "",
     series: [
       { name: "train batch", points: steps },
       { name: "train epoch", points: perEpoch((e) => e.trainLoss) },
@@ -18,7 +23,11 @@ export async function writeTrainPlots(dir: string, r: RunRecord): Promise<string
     ],
   });
   const accuracy = await renderLineChart({
-    title: "Accuracy (train: running, dropout on)", subtitle, xTitle: "epoch", yTitle: "accuracy (%)", seriesTitle: "",
+    title: "Accuracy (train: running, dropout on)",
+    subtitle,
+    xTitle: "epoch",
+    yTitle: "accuracy (%)",
+    seriesTitle: "",
     series: [
       { name: "train", points: perEpoch((e) => 100 * e.trainAccuracy) },
       { name: "test", points: perEpoch((e) => 100 * e.testAccuracy) },

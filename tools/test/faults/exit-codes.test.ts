@@ -7,8 +7,12 @@ import { expectOneLineError, nnspec } from "./helpers.ts";
 
 /** Item 4 and 12 of issue 13: one set of exit codes, expected errors as one line, stacks only with NNSPEC_DEBUG=1. */
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-faults-exit-")); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nnspec-faults-exit-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe("usage mistakes exit 2 (commander's own errors included); help exits 0", () => {
   it("a missing argument", async () => {
@@ -67,12 +71,15 @@ describe("a backend whose createBackend throws", () => {
 describe("an unexpected error is one line, exit 3 (the command could not finish)", () => {
   it("a model whose summary() throws a TypeError", async () => {
     const bad = join(dir, "bad-summary.mjs");
-    await writeFile(bad, `export async function createBackend() {
+    await writeFile(
+      bad,
+      `export async function createBackend() {
   return {
     manifest: { name: "bad-summary", version: "0.0.0", precision: "float32", environment: "node", device: "none", capabilities: ["cnn.forward"] },
     cnn: { async create() { return { async summary() { return null.rows; }, async dispose() {} }; } },
   };
-}\n`);
+}\n`,
+    );
     const r = await nnspec(["summary", "--backend", bad]);
     expect(r.code).toBe(EXIT.incomplete);
     expectOneLineError(r, /^error: TypeError: Cannot read properties of null/);

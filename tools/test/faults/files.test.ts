@@ -13,18 +13,28 @@ import { expectOneLineError, mnistDir, nnspec, repoRoot, snapshot, tiny } from "
 
 /** Items 7, 9, 10, 11 of issue 13: broken golden and checkpoint files, atomic checkpoints, temporary files, --force. */
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "nnspec-faults-files-")); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nnspec-faults-files-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
-const manifestOf = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown> & { binFile: string; binBytes: number };
+const manifestOf = (path: string) =>
+  JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown> & { binFile: string; binBytes: number };
 
 describe("a golden's binFile (nnspec conformance --fixture): a plain, regular file of the stated size, checked before reading", () => {
   const CASE = "batch2-seed7";
   let g: string;
   let committed: Record<string, string>;
-  const conformance = (fixture: string) => nnspec(["conformance", "--backend", "reference", "--only-fixtures", "--fixture", fixture], {}, 60_000);
+  const conformance = (fixture: string) =>
+    nnspec(["conformance", "--backend", "reference", "--only-fixtures", "--fixture", fixture], {}, 60_000);
   /** A copy of the golden whose manifest is changed by `edit` and whose .bin is made by `bin`. */
-  const variant = async (name: string, edit: (m: Record<string, unknown>) => void, bin?: (path: string) => Promise<void>) => {
+  const variant = async (
+    name: string,
+    edit: (m: Record<string, unknown>) => void,
+    bin?: (path: string) => Promise<void>,
+  ) => {
     const m = manifestOf(join(repoRoot, "fixtures/cnn", `${CASE}.json`));
     m.binFile = `${name}.bin`;
     edit(m);
@@ -44,29 +54,56 @@ describe("a golden's binFile (nnspec conformance --fixture): a plain, regular fi
 
   it("'..' and absolute paths are refused by name, before any read", async () => {
     for (const bad of ["../../../etc/passwd", "/etc/passwd"]) {
-      const r = await conformance(await variant("escape", (m) => { m.binFile = bad; }));
+      const r = await conformance(
+        await variant("escape", (m) => {
+          m.binFile = bad;
+        }),
+      );
       expect(r.code, r.stderr).toBe(EXIT.usage);
       expectOneLineError(r, /escape\.json: field "binFile": must be a plain file name in the manifest's folder/);
     }
   });
   it("a truncated .bin: its size against binBytes, before reading", async () => {
-    const path = await variant("truncated", () => {}, async (p) => {
-      copyFileSync(join(repoRoot, "fixtures/cnn", `${CASE}.bin`), p);
-      await truncate(p, 1000);
-    });
+    const path = await variant(
+      "truncated",
+      () => {},
+      async (p) => {
+        copyFileSync(join(repoRoot, "fixtures/cnn", `${CASE}.bin`), p);
+        await truncate(p, 1000);
+      },
+    );
     const r = await conformance(path);
     expect(r.code).toBe(EXIT.usage);
-    expectOneLineError(r, new RegExp(`truncated\\.json: field "binBytes": manifest says ${manifestOf(path).binBytes} bytes, .*truncated\\.bin has 1000 \\(truncated`));
+    expectOneLineError(
+      r,
+      new RegExp(
+        `truncated\\.json: field "binBytes": manifest says ${manifestOf(path).binBytes} bytes, .*truncated\\.bin has 1000 \\(truncated`,
+      ),
+    );
   });
   it("a device (/dev/zero behind the name) is refused at once, not read forever", async () => {
     const t0 = performance.now();
-    const r = await conformance(await variant("device", () => {}, (p) => symlink("/dev/zero", p)));
+    const r = await conformance(
+      await variant(
+        "device",
+        () => {},
+        (p) => symlink("/dev/zero", p),
+      ),
+    );
     expect(r.code).toBe(EXIT.usage);
     expectOneLineError(r, /device\.bin: not a regular file \(a device\)/);
     expect(performance.now() - t0).toBeLessThan(30_000);
   });
   it("a FIFO is refused, not waited on", async () => {
-    const r = await conformance(await variant("fifo", () => {}, async (p) => { execFileSync("mkfifo", [p]); }));
+    const r = await conformance(
+      await variant(
+        "fifo",
+        () => {},
+        async (p) => {
+          execFileSync("mkfifo", [p]);
+        },
+      ),
+    );
     expect(r.code).toBe(EXIT.usage);
     expectOneLineError(r, /fifo\.bin: not a regular file \(a FIFO\)/);
   });
@@ -75,7 +112,8 @@ describe("a golden's binFile (nnspec conformance --fixture): a plain, regular fi
 describe.runIf(mnistDir)("checkpoints: one unit (manifest + hashed .bin), broken files refused by --resume", () => {
   let e1: string; // the epoch-1 pair, as saved
   let e2: string; // the epoch-2 pair of the same run
-  const resume = (ck: string) => nnspec(["train", "--resume", ck, "--data-dir", mnistDir!, "--out", join(dir, "never")]);
+  const resume = (ck: string) =>
+    nnspec(["train", "--resume", ck, "--data-dir", mnistDir!, "--out", join(dir, "never")]);
   /** A copy of `from` (manifest + its .bin) in a fresh folder `name`. */
   const copyPair = async (from: string, name: string) => {
     const to = join(dir, name);
@@ -88,10 +126,25 @@ describe.runIf(mnistDir)("checkpoints: one unit (manifest + hashed .bin), broken
     const run = join(dir, "run");
     e1 = join(dir, "epoch1");
     try {
-      await trainCnn({ backend, data, epochs: 2, batchSize: 16, maxLr: 0.05, seed: 1, limit: 32, testLimit: 20, checkpointPath: join(run, "ck.json") }, {
-        // A copy of the pair as it stood after epoch 1 (the hook runs right after the save).
-        onCheckpoint: (p) => { if (!readFileSync(p, "utf8").includes('"epochsCompleted": 2')) execFileSync("cp", ["-r", run, e1]); },
-      });
+      await trainCnn(
+        {
+          backend,
+          data,
+          epochs: 2,
+          batchSize: 16,
+          maxLr: 0.05,
+          seed: 1,
+          limit: 32,
+          testLimit: 20,
+          checkpointPath: join(run, "ck.json"),
+        },
+        {
+          // A copy of the pair as it stood after epoch 1 (the hook runs right after the save).
+          onCheckpoint: (p) => {
+            if (!readFileSync(p, "utf8").includes('"epochsCompleted": 2')) execFileSync("cp", ["-r", run, e1]);
+          },
+        },
+      );
     } finally {
       await backend.dispose?.();
     }
@@ -105,14 +158,20 @@ describe.runIf(mnistDir)("checkpoints: one unit (manifest + hashed .bin), broken
   it("a pair from two different epochs is refused (the .bin's SHA-256 is in the manifest)", async () => {
     const before = { e1: await snapshot(e1), e2: await snapshot(e2) };
     // The epoch-1 manifest beside the epoch-2 .bin under the name it expects, and the other way round.
-    for (const [m, b, name] of [[e1, e2, "mix-a"], [e2, e1, "mix-b"]] as const) {
+    for (const [m, b, name] of [
+      [e1, e2, "mix-a"],
+      [e2, e1, "mix-b"],
+    ] as const) {
       const ck = await copyPair(m, name);
       await rm(join(dir, name, manifestOf(ck).binFile));
       copyFileSync(join(b, manifestOf(join(b, "ck.json")).binFile), join(dir, name, manifestOf(ck).binFile));
       const r = await resume(ck);
       if (m === e1) {
         // Both .bins hold the same tensors, so the sizes match and only the hash tells the saves apart.
-        expectOneLineError(r, /\.bin: SHA-256 [0-9a-f]{12}… does not match ck\.json's [0-9a-f]{12}… \(the pair comes from two different saves\)/);
+        expectOneLineError(
+          r,
+          /\.bin: SHA-256 [0-9a-f]{12}… does not match ck\.json's [0-9a-f]{12}… \(the pair comes from two different saves\)/,
+        );
       } else {
         expectOneLineError(r, /\.bin: SHA-256 .* does not match/);
       }
@@ -126,10 +185,24 @@ describe.runIf(mnistDir)("checkpoints: one unit (manifest + hashed .bin), broken
     await truncate(binPath, 4096);
     const r = await resume(ck);
     expect(r.code).toBe(EXIT.usage);
-    expectOneLineError(r, new RegExp(`${basename(binPath).replace(/\./g, "\\.")}: 4096 bytes, the manifest says ${manifestOf(ck).binBytes}`));
+    expectOneLineError(
+      r,
+      new RegExp(
+        `${basename(binPath).replace(/\./g, "\\.")}: 4096 bytes, the manifest says ${manifestOf(ck).binBytes}`,
+      ),
+    );
   });
   it("a device or a FIFO in place of the .bin", async () => {
-    for (const [name, make, kind] of [["dev", (p: string) => symlink("/dev/zero", p), "a device"], ["fifo", async (p: string) => { execFileSync("mkfifo", [p]); }, "a FIFO"]] as const) {
+    for (const [name, make, kind] of [
+      ["dev", (p: string) => symlink("/dev/zero", p), "a device"],
+      [
+        "fifo",
+        async (p: string) => {
+          execFileSync("mkfifo", [p]);
+        },
+        "a FIFO",
+      ],
+    ] as const) {
       const ck = await copyPair(e1, `ck-${name}`);
       const binPath = join(dir, `ck-${name}`, manifestOf(ck).binFile);
       await rm(binPath);
@@ -157,7 +230,9 @@ describe("temporary files: unique names, created exclusively, never through a sy
     await writeFile(dest, "old report\n");
     const tmp = join(dir, "report.json.tmp");
     await symlink(victim, tmp);
-    await expect(writeFileAtomic(dest, "new report\n", { tmpPath: tmp })).rejects.toThrow(/cannot write .*report\.json: temporary file .*report\.json\.tmp: EEXIST/);
+    await expect(writeFileAtomic(dest, "new report\n", { tmpPath: tmp })).rejects.toThrow(
+      /cannot write .*report\.json: temporary file .*report\.json\.tmp: EEXIST/,
+    );
     expect(await readFile(victim, "utf8")).toBe("precious\n");
     expect(await readFile(dest, "utf8")).toBe("old report\n");
     // The real names are unpredictable: nothing can be planted in advance.
@@ -169,22 +244,26 @@ describe("temporary files: unique names, created exclusively, never through a sy
 });
 
 describe("finished output is not overwritten without --force", () => {
-  it.runIf(mnistDir)("train --out holding a finished run", async () => {
-    const out = join(dir, "finished");
-    const first = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32"]));
-    expect(first.code, first.stderr).toBe(EXIT.ok);
-    const before = await snapshot(out);
-    const again = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32", "--seed", "2"]));
-    expect(again.code).toBe(EXIT.usage);
-    expectOneLineError(again, /--out .*finished holds a finished run \(run\.json, 1 epoch\(s\)\).*pass --force/);
-    expect(await snapshot(out)).toEqual(before);
-    const forced = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32", "--seed", "2", "--force"]));
-    expect(forced.code, forced.stderr).toBe(EXIT.ok);
-    const record = JSON.parse(await readFile(join(out, "run.json"), "utf8")) as { seed: number; status: string };
-    expect(record).toMatchObject({ seed: 2, status: "complete" });
-    // One manifest, one .bin: the earlier run's checkpoint went with it.
-    expect((await readdir(out)).filter((f) => f.endsWith(".bin"))).toHaveLength(1);
-  }, 60_000);
+  it.runIf(mnistDir)(
+    "train --out holding a finished run",
+    async () => {
+      const out = join(dir, "finished");
+      const first = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32"]));
+      expect(first.code, first.stderr).toBe(EXIT.ok);
+      const before = await snapshot(out);
+      const again = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32", "--seed", "2"]));
+      expect(again.code).toBe(EXIT.usage);
+      expectOneLineError(again, /--out .*finished holds a finished run \(run\.json, 1 epoch\(s\)\).*pass --force/);
+      expect(await snapshot(out)).toEqual(before);
+      const forced = await nnspec(tiny(out, ["--epochs", "1", "--limit", "32", "--seed", "2", "--force"]));
+      expect(forced.code, forced.stderr).toBe(EXIT.ok);
+      const record = JSON.parse(await readFile(join(out, "run.json"), "utf8")) as { seed: number; status: string };
+      expect(record).toMatchObject({ seed: 2, status: "complete" });
+      // One manifest, one .bin: the earlier run's checkpoint went with it.
+      expect((await readdir(out)).filter((f) => f.endsWith(".bin"))).toHaveLength(1);
+    },
+    60_000,
+  );
 
   it("sweep --out holding an earlier sweep; with --force no stale chart stays", async () => {
     const out = join(dir, "sweep");
@@ -197,6 +276,12 @@ describe("finished output is not overwritten without --force", () => {
     expect(await snapshot(out)).toEqual(before);
     const forced = await nnspec(["sweep", "--lr", "0.2", "--steps", "5", "--out", out, "--force"]);
     expect(forced.code, forced.stderr).toBe(EXIT.ok);
-    expect((await readdir(out)).sort()).toEqual(["error-all-lr.png", "error-all-lr.svg", "error-lr-0.2.png", "error-lr-0.2.svg", "sweep.json"]);
+    expect((await readdir(out)).sort()).toEqual([
+      "error-all-lr.png",
+      "error-all-lr.svg",
+      "error-lr-0.2.png",
+      "error-lr-0.2.svg",
+      "sweep.json",
+    ]);
   }, 60_000);
 });

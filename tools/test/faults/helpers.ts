@@ -10,7 +10,9 @@ import { MNIST_FILES } from "../../src/data/index.ts";
 /** Shared by the fault-injection tests: the real CLI in a child process, tiny MNIST settings, file snapshots. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const bin = join(repoRoot, "tools/bin/nnspec.js");
-export const mnistDir = [process.env.MNIST_DIR, resolve(repoRoot, "../shared/data/mnist")].find((d) => d && existsSync(join(d, MNIST_FILES.trainImages.name)));
+export const mnistDir = [process.env.MNIST_DIR, resolve(repoRoot, "../shared/data/mnist")].find(
+  (d) => d && existsSync(join(d, MNIST_FILES.trainImages.name)),
+);
 
 export interface Run {
   code: number | null;
@@ -20,23 +22,43 @@ export interface Run {
 }
 
 /** Start `nnspec …`; `waitFor` resolves when the combined output matches. */
-export function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Run>; waitFor(re: RegExp): Promise<void> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: "1", NNSPEC_DEBUG: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "", stderr = "";
+export function start(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<Run>; waitFor(re: RegExp): Promise<void> } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, NO_COLOR: "1", NNSPEC_DEBUG: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "",
+    stderr = "";
   const waiters: Array<{ re: RegExp; ok: () => void }> = [];
   const check = () => {
-    for (const w of [...waiters]) if (w.re.test(stdout + stderr)) { waiters.splice(waiters.indexOf(w), 1); w.ok(); }
+    for (const w of [...waiters])
+      if (w.re.test(stdout + stderr)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.ok();
+      }
   };
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => { stdout += s; check(); });
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => { stderr += s; check(); });
+  child.stdout!.setEncoding("utf8").on("data", (s: string) => {
+    stdout += s;
+    check();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    stderr += s;
+    check();
+  });
   const done = new Promise<Run>((ok) => child.on("close", (code, signal) => ok({ code, signal, stdout, stderr })));
   return {
-    child, done,
-    waitFor: (re) => new Promise<void>((ok, fail) => {
-      waiters.push({ re, ok });
-      check();
-      void done.then((r) => fail(new Error(`exited (${r.code}) before ${re}:\n${r.stdout}\n${r.stderr}`)));
-    }),
+    child,
+    done,
+    waitFor: (re) =>
+      new Promise<void>((ok, fail) => {
+        waiters.push({ re, ok });
+        check();
+        void done.then((r) => fail(new Error(`exited (${r.code}) before ${re}:\n${r.stdout}\n${r.stderr}`)));
+      }),
   };
 }
 
@@ -65,7 +87,9 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (!e.isFile()) continue;
     const p = join(e.parentPath, e.name);
-    out[p.slice(dir.length + 1)] = createHash("sha256").update(await readFile(p)).digest("hex");
+    out[p.slice(dir.length + 1)] = createHash("sha256")
+      .update(await readFile(p))
+      .digest("hex");
   }
   return out;
 }
@@ -80,7 +104,22 @@ export function resumeArgs(output: string): string[] {
 
 /** Tiny MNIST settings: seconds per run on 2 cores. */
 export const tiny = (out: string, extra: string[] = []): string[] => [
-  "train", "--data-dir", mnistDir!, "--limit", "64", "--batch", "16", "--test-limit", "50", "--eval-batch", "50", "--log-every", "1", "--out", out, ...extra,
+  "train",
+  "--data-dir",
+  mnistDir!,
+  "--limit",
+  "64",
+  "--batch",
+  "16",
+  "--test-limit",
+  "50",
+  "--eval-batch",
+  "50",
+  "--log-every",
+  "1",
+  "--out",
+  out,
+  ...extra,
 ];
 
 /** A backend module that wraps the reference backend (file URL, so it loads from any folder). */

@@ -13,8 +13,10 @@ import type { KernelThis } from "../runtime.ts";
 
 /** Zero-pads each H×W plane by one cell on every side. */
 export function pad(this: KernelThis<"H" | "W">, x: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W;
-  const W2 = W + 2, H2 = H + 2;
+  const H = this.constants.H,
+    W = this.constants.W;
+  const W2 = W + 2,
+    H2 = H + 2;
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / W2);
   const xx = idx - r * W2;
@@ -25,9 +27,18 @@ export function pad(this: KernelThis<"H" | "W">, x: Float32Array): number {
 }
 
 /** out[i, co, y, x] = b[co] + Σ_ci,ky,kx x[i, ci, y+ky−1, x+kx−1] · w[co, ci, ky, kx], from the padded input xp. */
-export function convForward(this: KernelThis<"Cin" | "Cout" | "H" | "W">, xp: Float32Array, w: Float32Array, b: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W, Cin = this.constants.Cin, Cout = this.constants.Cout;
-  const W2 = W + 2, H2 = H + 2;
+export function convForward(
+  this: KernelThis<"Cin" | "Cout" | "H" | "W">,
+  xp: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+): number {
+  const H = this.constants.H,
+    W = this.constants.W,
+    Cin = this.constants.Cin,
+    Cout = this.constants.Cout;
+  const W2 = W + 2,
+    H2 = H + 2;
   const idx = this.thread.x;
   const r1 = Math.floor((idx + 0.5) / W);
   const px = idx - r1 * W;
@@ -39,17 +50,32 @@ export function convForward(this: KernelThis<"Cin" | "Cout" | "H" | "W">, xp: Fl
   for (let ci = 0; ci < Cin; ci++) {
     const a = ((i * Cin + ci) * H2 + py) * W2 + px;
     const k = (co * Cin + ci) * 9;
-    s += xp[a]! * w[k]! + xp[a + 1]! * w[k + 1]! + xp[a + 2]! * w[k + 2]!
-      + xp[a + W2]! * w[k + 3]! + xp[a + W2 + 1]! * w[k + 4]! + xp[a + W2 + 2]! * w[k + 5]!
-      + xp[a + 2 * W2]! * w[k + 6]! + xp[a + 2 * W2 + 1]! * w[k + 7]! + xp[a + 2 * W2 + 2]! * w[k + 8]!;
+    s +=
+      xp[a]! * w[k]! +
+      xp[a + 1]! * w[k + 1]! +
+      xp[a + 2]! * w[k + 2]! +
+      xp[a + W2]! * w[k + 3]! +
+      xp[a + W2 + 1]! * w[k + 4]! +
+      xp[a + W2 + 2]! * w[k + 5]! +
+      xp[a + 2 * W2]! * w[k + 6]! +
+      xp[a + 2 * W2 + 1]! * w[k + 7]! +
+      xp[a + 2 * W2 + 2]! * w[k + 8]!;
   }
   return s + b[co]!;
 }
 
 /** Input gradient from the padded output gradient dyp: dx[i, ci, y, x] = Σ_co,ky,kx dy[i, co, y−ky+1, x−kx+1] · w[co, ci, ky, kx]. */
-export function convInputGrad(this: KernelThis<"Cin" | "Cout" | "H" | "W">, dyp: Float32Array, w: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W, Cin = this.constants.Cin, Cout = this.constants.Cout;
-  const W2 = W + 2, H2 = H + 2;
+export function convInputGrad(
+  this: KernelThis<"Cin" | "Cout" | "H" | "W">,
+  dyp: Float32Array,
+  w: Float32Array,
+): number {
+  const H = this.constants.H,
+    W = this.constants.W,
+    Cin = this.constants.Cin,
+    Cout = this.constants.Cout;
+  const W2 = W + 2,
+    H2 = H + 2;
   const idx = this.thread.x;
   const r1 = Math.floor((idx + 0.5) / W);
   const px = idx - r1 * W;
@@ -61,9 +87,16 @@ export function convInputGrad(this: KernelThis<"Cin" | "Cout" | "H" | "W">, dyp:
   for (let co = 0; co < Cout; co++) {
     const a = ((i * Cout + co) * H2 + py) * W2 + px;
     const k = (co * Cin + ci) * 9;
-    s += dyp[a + 2 * W2 + 2]! * w[k]! + dyp[a + 2 * W2 + 1]! * w[k + 1]! + dyp[a + 2 * W2]! * w[k + 2]!
-      + dyp[a + W2 + 2]! * w[k + 3]! + dyp[a + W2 + 1]! * w[k + 4]! + dyp[a + W2]! * w[k + 5]!
-      + dyp[a + 2]! * w[k + 6]! + dyp[a + 1]! * w[k + 7]! + dyp[a]! * w[k + 8]!;
+    s +=
+      dyp[a + 2 * W2 + 2]! * w[k]! +
+      dyp[a + 2 * W2 + 1]! * w[k + 1]! +
+      dyp[a + 2 * W2]! * w[k + 2]! +
+      dyp[a + W2 + 2]! * w[k + 3]! +
+      dyp[a + W2 + 1]! * w[k + 4]! +
+      dyp[a + W2]! * w[k + 5]! +
+      dyp[a + 2]! * w[k + 6]! +
+      dyp[a + 1]! * w[k + 7]! +
+      dyp[a]! * w[k + 8]!;
   }
   return s;
 }
@@ -74,9 +107,17 @@ export function convInputGrad(this: KernelThis<"Cin" | "Cout" | "H" | "W">, dyp:
  * small and the work parallel. The row loop is unrolled by 7 (every plane width of this CNN is a multiple of
  * 7), which nearly halves its time on webasm; `convFilterGradPartAnyWidth` is the plain loop.
  */
-export function convFilterGradPart(this: KernelThis<"Cin" | "Cout" | "H" | "W">, dy: Float32Array, xp: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W, Cin = this.constants.Cin, Cout = this.constants.Cout;
-  const W2 = W + 2, H2 = H + 2;
+export function convFilterGradPart(
+  this: KernelThis<"Cin" | "Cout" | "H" | "W">,
+  dy: Float32Array,
+  xp: Float32Array,
+): number {
+  const H = this.constants.H,
+    W = this.constants.W,
+    Cin = this.constants.Cin,
+    Cout = this.constants.Cout;
+  const W2 = W + 2,
+    H2 = H + 2;
   const idx = this.thread.x;
   const r1 = Math.floor((idx + 0.5) / 9);
   const k = idx - r1 * 9;
@@ -91,17 +132,30 @@ export function convFilterGradPart(this: KernelThis<"Cin" | "Cout" | "H" | "W">,
     const g = ((i * Cout + co) * H + y) * W;
     const a = ((i * Cin + ci) * H2 + y + ky) * W2 + kx;
     for (let xo = 0; xo < W; xo += 7) {
-      s += dy[g + xo]! * xp[a + xo]! + dy[g + xo + 1]! * xp[a + xo + 1]! + dy[g + xo + 2]! * xp[a + xo + 2]!
-        + dy[g + xo + 3]! * xp[a + xo + 3]! + dy[g + xo + 4]! * xp[a + xo + 4]! + dy[g + xo + 5]! * xp[a + xo + 5]!
-        + dy[g + xo + 6]! * xp[a + xo + 6]!;
+      s +=
+        dy[g + xo]! * xp[a + xo]! +
+        dy[g + xo + 1]! * xp[a + xo + 1]! +
+        dy[g + xo + 2]! * xp[a + xo + 2]! +
+        dy[g + xo + 3]! * xp[a + xo + 3]! +
+        dy[g + xo + 4]! * xp[a + xo + 4]! +
+        dy[g + xo + 5]! * xp[a + xo + 5]! +
+        dy[g + xo + 6]! * xp[a + xo + 6]!;
     }
   }
   return s;
 }
 
-export function convFilterGradPartAnyWidth(this: KernelThis<"Cin" | "Cout" | "H" | "W">, dy: Float32Array, xp: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W, Cin = this.constants.Cin, Cout = this.constants.Cout;
-  const W2 = W + 2, H2 = H + 2;
+export function convFilterGradPartAnyWidth(
+  this: KernelThis<"Cin" | "Cout" | "H" | "W">,
+  dy: Float32Array,
+  xp: Float32Array,
+): number {
+  const H = this.constants.H,
+    W = this.constants.W,
+    Cin = this.constants.Cin,
+    Cout = this.constants.Cout;
+  const W2 = W + 2,
+    H2 = H + 2;
   const idx = this.thread.x;
   const r1 = Math.floor((idx + 0.5) / 9);
   const k = idx - r1 * 9;
@@ -130,9 +184,11 @@ export function convFilterGradPartAnyWidth(this: KernelThis<"Cin" | "Cout" | "H"
  * is exactly 0, and float32 must land within the suite's absolute allowance of it.
  */
 export function planeSum(this: KernelThis<"R" | "L">, x: Float32Array, scale: number): number {
-  const R = this.constants.R, L = this.constants.L;
+  const R = this.constants.R,
+    L = this.constants.L;
   const base = this.thread.x * R * L;
-  let s = 0, comp = 0;
+  let s = 0,
+    comp = 0;
   for (let r = 0; r < R; r++) {
     for (let p = 0; p < L; p++) {
       const y = x[base + r * L + p]! - comp;
@@ -146,9 +202,11 @@ export function planeSum(this: KernelThis<"R" | "L">, x: Float32Array, scale: nu
 
 /** out[c] = scale · Σ_i part[i·C + c]: sums per-image partials over the batch. */
 export function batchSum(this: KernelThis<"N" | "C">, part: Float32Array, scale: number): number {
-  const N = this.constants.N, C = this.constants.C;
+  const N = this.constants.N,
+    C = this.constants.C;
   const c = this.thread.x;
-  let s = 0, comp = 0;
+  let s = 0,
+    comp = 0;
   for (let i = 0; i < N; i++) {
     const y = part[i * C + c]! - comp;
     const t = s + y;
@@ -165,7 +223,9 @@ export function batchSum(this: KernelThis<"N" | "C">, part: Float32Array, scale:
  * the conv bias gradients before BatchNorm are that sum.
  */
 export function planeDeviations(this: KernelThis<"C" | "R" | "L">, x: Float32Array, mean: Float32Array): number {
-  const C = this.constants.C, R = this.constants.R, L = this.constants.L;
+  const C = this.constants.C,
+    R = this.constants.R,
+    L = this.constants.L;
   const idx = this.thread.x;
   const C2 = 2 * C;
   const i = Math.floor((idx + 0.5) / C2);
@@ -174,7 +234,8 @@ export function planeDeviations(this: KernelThis<"C" | "R" | "L">, x: Float32Arr
   const c = t - sq * C;
   const base = (i * C + c) * R * L;
   const m = mean[c]!;
-  let s = 0, comp = 0;
+  let s = 0,
+    comp = 0;
   for (let r = 0; r < R; r++) {
     for (let p = 0; p < L; p++) {
       const d = x[base + r * L + p]! - m;
@@ -202,16 +263,28 @@ export function bnStats(this: KernelThis<"C">, mean: Float32Array, dev: Float32A
 }
 
 /** New running stats [mean(C) | var(C)]: momentum blend with the batch mean and the unbiased batch variance. */
-export function bnRunningUpdate(this: KernelThis<"C" | "momentum">, stats: Float32Array, running: Float32Array, count: number): number {
-  const C = this.constants.C, m = this.constants.momentum;
+export function bnRunningUpdate(
+  this: KernelThis<"C" | "momentum">,
+  stats: Float32Array,
+  running: Float32Array,
+  count: number,
+): number {
+  const C = this.constants.C,
+    m = this.constants.momentum;
   const t = this.thread.x;
   if (t < C) return m * (stats[t]! + stats[C + t]!) + (1 - m) * running[t]!;
   return m * (stats[C + t]! * (count / (count - 1))) + (1 - m) * running[t]!;
 }
 
 /** Train mode: relu(((x − hi) − lo) · invstd · gamma + beta) with the batch statistics S; affine = [gamma(C) | beta(C)]. */
-export function bnReluTrain(this: KernelThis<"C" | "P" | "eps">, x: Float32Array, stats: Float32Array, affine: Float32Array): number {
-  const C = this.constants.C, P = this.constants.P;
+export function bnReluTrain(
+  this: KernelThis<"C" | "P" | "eps">,
+  x: Float32Array,
+  stats: Float32Array,
+  affine: Float32Array,
+): number {
+  const C = this.constants.C,
+    P = this.constants.P;
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / P);
   const c = r - Math.floor((r + 0.5) / C) * C;
@@ -221,8 +294,14 @@ export function bnReluTrain(this: KernelThis<"C" | "P" | "eps">, x: Float32Array
 }
 
 /** Eval mode: relu(BN(x)) with the running buffer [mean(C) | var(C)], folded into one multiply-add as PyTorch does. */
-export function bnReluEval(this: KernelThis<"C" | "P" | "eps">, x: Float32Array, running: Float32Array, affine: Float32Array): number {
-  const C = this.constants.C, P = this.constants.P;
+export function bnReluEval(
+  this: KernelThis<"C" | "P" | "eps">,
+  x: Float32Array,
+  running: Float32Array,
+  affine: Float32Array,
+): number {
+  const C = this.constants.C,
+    P = this.constants.P;
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / P);
   const c = r - Math.floor((r + 0.5) / C) * C;
@@ -234,8 +313,16 @@ export function bnReluEval(this: KernelThis<"C" | "P" | "eps">, x: Float32Array,
  * Per-plane partials for BN backward through the ReLU, layout [i][2C]: t < C → Σ g', t ≥ C → Σ (x − mean)·g',
  * where g' = g where the block output a > 0, else 0.
  */
-export function bnBackwardPart(this: KernelThis<"C" | "R" | "L">, g: Float32Array, a: Float32Array, x: Float32Array, stats: Float32Array): number {
-  const C = this.constants.C, R = this.constants.R, L = this.constants.L;
+export function bnBackwardPart(
+  this: KernelThis<"C" | "R" | "L">,
+  g: Float32Array,
+  a: Float32Array,
+  x: Float32Array,
+  stats: Float32Array,
+): number {
+  const C = this.constants.C,
+    R = this.constants.R,
+    L = this.constants.L;
   const idx = this.thread.x;
   const C2 = 2 * C;
   const i = Math.floor((idx + 0.5) / C2);
@@ -243,8 +330,10 @@ export function bnBackwardPart(this: KernelThis<"C" | "R" | "L">, g: Float32Arra
   const dot = t >= C ? 1 : 0;
   const c = t - dot * C;
   const base = (i * C + c) * R * L;
-  const hi = stats[c]!, lo = stats[C + c]!;
-  let s = 0, comp = 0;
+  const hi = stats[c]!,
+    lo = stats[C + c]!;
+  let s = 0,
+    comp = 0;
   for (let r = 0; r < R; r++) {
     for (let p = 0; p < L; p++) {
       const q = base + r * L + p;
@@ -267,8 +356,18 @@ export function bnParamGrad(this: KernelThis<"C" | "eps">, red: Float32Array, st
 }
 
 /** BN input gradient through the ReLU: (g' − Σg'/m − (x − mean)·Σ(x−mean)g'·invstd²/m) · invstd · gamma. */
-export function bnInputGrad(this: KernelThis<"C" | "P" | "eps">, g: Float32Array, a: Float32Array, x: Float32Array, stats: Float32Array, red: Float32Array, affine: Float32Array, count: number): number {
-  const C = this.constants.C, P = this.constants.P;
+export function bnInputGrad(
+  this: KernelThis<"C" | "P" | "eps">,
+  g: Float32Array,
+  a: Float32Array,
+  x: Float32Array,
+  stats: Float32Array,
+  red: Float32Array,
+  affine: Float32Array,
+  count: number,
+): number {
+  const C = this.constants.C,
+    P = this.constants.P;
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / P);
   const c = r - Math.floor((r + 0.5) / C) * C;
@@ -282,8 +381,10 @@ export function bnInputGrad(this: KernelThis<"C" | "P" | "eps">, g: Float32Array
 
 /** 2×2 max-pool; the window is scanned row-major and only a strictly larger value wins (PyTorch's first max). */
 export function maxPoolForward(this: KernelThis<"H" | "W">, x: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W;
-  const Wo = Math.floor(W / 2), Ho = Math.floor(H / 2);
+  const H = this.constants.H,
+    W = this.constants.W;
+  const Wo = Math.floor(W / 2),
+    Ho = Math.floor(H / 2);
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / Wo);
   const xo = idx - r * Wo;
@@ -302,24 +403,36 @@ export function maxPoolForward(this: KernelThis<"H" | "W">, x: Float32Array): nu
 
 /** Max-pool backward, gather form: an input cell gets its window's gradient when it is that window's first maximum. */
 export function maxPoolBackward(this: KernelThis<"H" | "W">, dy: Float32Array, x: Float32Array): number {
-  const H = this.constants.H, W = this.constants.W;
-  const Wo = Math.floor(W / 2), Ho = Math.floor(H / 2);
+  const H = this.constants.H,
+    W = this.constants.W;
+  const Wo = Math.floor(W / 2),
+    Ho = Math.floor(H / 2);
   const idx = this.thread.x;
   const r = Math.floor((idx + 0.5) / W);
   const px = idx - r * W;
   const plane = Math.floor((r + 0.5) / H);
   const py = r - plane * H;
-  const yo = Math.floor((py + 0.5) / 2), xo = Math.floor((px + 0.5) / 2);
+  const yo = Math.floor((py + 0.5) / 2),
+    xo = Math.floor((px + 0.5) / 2);
   if (yo >= Ho || xo >= Wo) return 0;
   const base = (plane * H + 2 * yo) * W + 2 * xo;
   let best = x[base]!;
   let at = 0;
   const v1 = x[base + 1]!;
-  if (v1 > best) { best = v1; at = 1; }
+  if (v1 > best) {
+    best = v1;
+    at = 1;
+  }
   const v2 = x[base + W]!;
-  if (v2 > best) { best = v2; at = 2; }
+  if (v2 > best) {
+    best = v2;
+    at = 2;
+  }
   const v3 = x[base + W + 1]!;
-  if (v3 > best) { best = v3; at = 3; }
+  if (v3 > best) {
+    best = v3;
+    at = 3;
+  }
   const mine = (py - 2 * yo) * 2 + (px - 2 * xo);
   return mine === at ? dy[(plane * Ho + yo) * Wo + xo]! : 0;
 }
@@ -339,7 +452,8 @@ export function gapBackward(this: KernelThis<"P">, dy: Float32Array): number {
 
 /** logits[i, o] = b[o] + Σ_k x[i, k] · w[o, k]. */
 export function linearForward(this: KernelThis<"I" | "O">, x: Float32Array, w: Float32Array, b: Float32Array): number {
-  const I = this.constants.I, O = this.constants.O;
+  const I = this.constants.I,
+    O = this.constants.O;
   const idx = this.thread.x;
   const i = Math.floor((idx + 0.5) / O);
   const o = idx - i * O;
@@ -350,7 +464,9 @@ export function linearForward(this: KernelThis<"I" | "O">, x: Float32Array, w: F
 
 /** dW[o, k] = Σ_i dy[i, o] · x[i, k]. */
 export function linearWeightGrad(this: KernelThis<"N" | "I" | "O">, dy: Float32Array, x: Float32Array): number {
-  const N = this.constants.N, I = this.constants.I, O = this.constants.O;
+  const N = this.constants.N,
+    I = this.constants.I,
+    O = this.constants.O;
   const idx = this.thread.x;
   const o = Math.floor((idx + 0.5) / I);
   const k = idx - o * I;
@@ -361,7 +477,8 @@ export function linearWeightGrad(this: KernelThis<"N" | "I" | "O">, dy: Float32A
 
 /** dx[i, k] = Σ_o dy[i, o] · w[o, k]. */
 export function linearInputGrad(this: KernelThis<"I" | "O">, dy: Float32Array, w: Float32Array): number {
-  const I = this.constants.I, O = this.constants.O;
+  const I = this.constants.I,
+    O = this.constants.O;
   const idx = this.thread.x;
   const i = Math.floor((idx + 0.5) / I);
   const k = idx - i * I;
@@ -384,7 +501,8 @@ export function logSoftmax(this: KernelThis<"K">, z: Float32Array): number {
 
 /** Mean negative log-likelihood (one cell): −(1/N) Σ_i logProbs[i, label_i]. */
 export function nllLoss(this: KernelThis<"N" | "K">, logProbs: Float32Array, labels: Float32Array): number {
-  const N = this.constants.N, K = this.constants.K;
+  const N = this.constants.N,
+    K = this.constants.K;
   let s = 0;
   for (let i = 0; i < N; i++) s += logProbs[i * K + labels[i]!]!;
   return -s / N;
@@ -392,7 +510,8 @@ export function nllLoss(this: KernelThis<"N" | "K">, logProbs: Float32Array, lab
 
 /** Gradient of the mean NLL through log-softmax: (exp(logProbs) − onehot(label)) / N. */
 export function nllLogSoftmaxGrad(this: KernelThis<"N" | "K">, logProbs: Float32Array, labels: Float32Array): number {
-  const N = this.constants.N, K = this.constants.K;
+  const N = this.constants.N,
+    K = this.constants.K;
   const idx = this.thread.x;
   const i = Math.floor((idx + 0.5) / K);
   const j = idx - i * K;
@@ -403,7 +522,15 @@ export function nllLogSoftmaxGrad(this: KernelThis<"N" | "K">, logProbs: Float32
 // ---------------------------------------------------------------- SGD with momentum and weight decay (optim.ts)
 
 /** New momentum buffer: g + wd·p on the first step, else momentum·buf + g + wd·p. */
-export function sgdMomentum(this: KernelThis<never>, p: Float32Array, g: Float32Array, buf: Float32Array, momentum: number, weightDecay: number, first: number): number {
+export function sgdMomentum(
+  this: KernelThis<never>,
+  p: Float32Array,
+  g: Float32Array,
+  buf: Float32Array,
+  momentum: number,
+  weightDecay: number,
+  first: number,
+): number {
   const idx = this.thread.x;
   const d = g[idx]! + weightDecay * p[idx]!;
   return first > 0.5 ? d : momentum * buf[idx]! + d;

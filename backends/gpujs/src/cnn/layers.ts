@@ -1,4 +1,12 @@
-import { CNN_BLOCK_RECORDS, CNN_LAYERS, INPUT_SHAPE, dropoutKeeps, type BlockName, type CnnTensors, type Shape } from "@nnspec/spec";
+import {
+  CNN_BLOCK_RECORDS,
+  CNN_LAYERS,
+  INPUT_SHAPE,
+  dropoutKeeps,
+  type BlockName,
+  type CnnTensors,
+  type Shape,
+} from "@nnspec/spec";
 import type { GpuRuntime, Scope, Tensor } from "../runtime.ts";
 import * as K from "./kernels.ts";
 
@@ -50,7 +58,13 @@ export class Conv2d implements Layer {
   /** The zero-padded input of the last forward (the filter gradient reads it). */
   private input: Tensor | null = null;
 
-  constructor(readonly name: string, inShape: Shape, cout: number, weight: Tensor, bias: Tensor) {
+  constructor(
+    readonly name: string,
+    inShape: Shape,
+    cout: number,
+    weight: Tensor,
+    bias: Tensor,
+  ) {
     const [cin, H, W] = inShape as [number, number, number];
     this.geo = { Cin: cin, Cout: cout, H, W };
     this.outShape = [cout, H, W];
@@ -75,15 +89,21 @@ export class Conv2d implements Layer {
     const xp = this.input;
     if (!xp) throw new Error(`${this.name}: backward before forward`);
     const { Cin, Cout, H, W } = this.geo;
-    const filterGrad = W % 7 === 0 ? rt.kernel("convFilterGradPart", K.convFilterGradPart, n * Cout * Cin * 9, this.geo)
-      : rt.kernel("convFilterGradPartAnyWidth", K.convFilterGradPartAnyWidth, n * Cout * Cin * 9, this.geo);
+    const filterGrad =
+      W % 7 === 0
+        ? rt.kernel("convFilterGradPart", K.convFilterGradPart, n * Cout * Cin * 9, this.geo)
+        : rt.kernel("convFilterGradPartAnyWidth", K.convFilterGradPartAnyWidth, n * Cout * Cin * 9, this.geo);
     const wParts = scope.keep(await filterGrad(dy, xp));
-    this.weight.grad = scope.keep(await rt.kernel("batchSum", K.batchSum, Cout * Cin * 9, { N: n, C: Cout * Cin * 9 })(wParts, 1));
+    this.weight.grad = scope.keep(
+      await rt.kernel("batchSum", K.batchSum, Cout * Cin * 9, { N: n, C: Cout * Cin * 9 })(wParts, 1),
+    );
     const bParts = scope.keep(await rt.kernel("planeSum", K.planeSum, n * Cout, { R: H, L: W })(dy, 1));
     this.bias.grad = scope.keep(await rt.kernel("batchSum", K.batchSum, Cout, { N: n, C: Cout })(bParts, 1));
     if (!needDx) return null;
     const dyp = scope.keep(await this.padded(rt, dy, n, Cout));
-    return scope.keep(await rt.kernel("convInputGrad", K.convInputGrad, n * Cin * H * W, this.geo)(dyp, this.weight.value));
+    return scope.keep(
+      await rt.kernel("convInputGrad", K.convInputGrad, n * Cin * H * W, this.geo)(dyp, this.weight.value),
+    );
   }
 }
 
@@ -102,7 +122,14 @@ export class BatchNorm2dRelu implements Layer {
   private saved: { x: Tensor; a: Tensor; stats: Tensor } | null = null;
 
   /** `running`: the [running_mean | running_var] tensor (2C). */
-  constructor(readonly name: string, inShape: Shape, private readonly eps: number, private readonly momentum: number, affine: Tensor, public running: Tensor) {
+  constructor(
+    readonly name: string,
+    inShape: Shape,
+    private readonly eps: number,
+    private readonly momentum: number,
+    affine: Tensor,
+    public running: Tensor,
+  ) {
     this.C = inShape[0]!;
     this.P = inShape[1]! * inShape[2]!;
     this.rows = { R: inShape[1]!, L: inShape[2]! };
@@ -118,19 +145,29 @@ export class BatchNorm2dRelu implements Layer {
     const { C, P, eps } = this;
     if (!train) {
       this.saved = null;
-      return scope.keep(await rt.kernel("bnReluEval", K.bnReluEval, n * C * P, { C, P, eps })(x, this.running, this.affine.value));
+      return scope.keep(
+        await rt.kernel("bnReluEval", K.bnReluEval, n * C * P, { C, P, eps })(x, this.running, this.affine.value),
+      );
     }
     const count = n * P;
     const sums = scope.keep(await rt.kernel("planeSum", K.planeSum, n * C, this.rows)(x, 1));
     const mean = scope.keep(await rt.kernel("batchSum", K.batchSum, C, { N: n, C })(sums, 1 / count));
-    const devParts = scope.keep(await rt.kernel("planeDeviations", K.planeDeviations, n * 2 * C, { C, ...this.rows })(x, mean));
+    const devParts = scope.keep(
+      await rt.kernel("planeDeviations", K.planeDeviations, n * 2 * C, { C, ...this.rows })(x, mean),
+    );
     const dev = scope.keep(await rt.kernel("batchSum", K.batchSum, 2 * C, { N: n, C: 2 * C })(devParts, 1 / count));
     const stats = scope.keep(await rt.kernel("bnStats", K.bnStats, 3 * C, { C })(mean, dev));
-    const running = await rt.kernel("bnRunningUpdate", K.bnRunningUpdate, 2 * C, { C, momentum: this.momentum })(stats, this.running, count);
+    const running = await rt.kernel("bnRunningUpdate", K.bnRunningUpdate, 2 * C, { C, momentum: this.momentum })(
+      stats,
+      this.running,
+      count,
+    );
     rt.release(this.running);
     this.running = running;
     this.numBatchesTracked += 1;
-    const a = scope.keep(await rt.kernel("bnReluTrain", K.bnReluTrain, n * C * P, { C, P, eps })(x, stats, this.affine.value));
+    const a = scope.keep(
+      await rt.kernel("bnReluTrain", K.bnReluTrain, n * C * P, { C, P, eps })(x, stats, this.affine.value),
+    );
     this.saved = { x, a, stats };
     return a;
   }
@@ -139,11 +176,23 @@ export class BatchNorm2dRelu implements Layer {
     const s = this.saved;
     if (!s) throw new Error(`${this.name}: backward before a train-mode forward`);
     const { C, P, eps } = this;
-    const parts = scope.keep(await rt.kernel("bnBackwardPart", K.bnBackwardPart, n * 2 * C, { C, ...this.rows })(g, s.a, s.x, s.stats));
+    const parts = scope.keep(
+      await rt.kernel("bnBackwardPart", K.bnBackwardPart, n * 2 * C, { C, ...this.rows })(g, s.a, s.x, s.stats),
+    );
     const red = scope.keep(await rt.kernel("batchSum", K.batchSum, 2 * C, { N: n, C: 2 * C })(parts, 1));
     this.affine.grad = scope.keep(await rt.kernel("bnParamGrad", K.bnParamGrad, 2 * C, { C, eps })(red, s.stats));
     if (!needDx) return null;
-    return scope.keep(await rt.kernel("bnInputGrad", K.bnInputGrad, n * C * P, { C, P, eps })(g, s.a, s.x, s.stats, red, this.affine.value, n * P));
+    return scope.keep(
+      await rt.kernel("bnInputGrad", K.bnInputGrad, n * C * P, { C, P, eps })(
+        g,
+        s.a,
+        s.x,
+        s.stats,
+        red,
+        this.affine.value,
+        n * P,
+      ),
+    );
   }
 }
 
@@ -154,7 +203,10 @@ export class MaxPool2d implements Layer {
   private readonly geo: { H: number; W: number };
   private input: Tensor | null = null;
 
-  constructor(readonly name: string, private readonly inShape: Shape) {
+  constructor(
+    readonly name: string,
+    private readonly inShape: Shape,
+  ) {
     const [C, H, W] = inShape as [number, number, number];
     this.geo = { H, W };
     this.outShape = [C, Math.floor(H / 2), Math.floor(W / 2)];
@@ -167,7 +219,9 @@ export class MaxPool2d implements Layer {
 
   async backward(dy: Tensor, { rt, scope, n }: Pass): Promise<Tensor> {
     if (!this.input) throw new Error(`${this.name}: backward before forward`);
-    return scope.keep(await rt.kernel("maxPoolBackward", K.maxPoolBackward, n * size(this.inShape), this.geo)(dy, this.input));
+    return scope.keep(
+      await rt.kernel("maxPoolBackward", K.maxPoolBackward, n * size(this.inShape), this.geo)(dy, this.input),
+    );
   }
 }
 
@@ -182,7 +236,12 @@ export class Dropout implements Layer {
   readonly groups: readonly ParamGroup[] = [];
   private mask: Tensor | null = null;
 
-  constructor(readonly name: string, inShape: Shape, readonly p: number, readonly index: number) {
+  constructor(
+    readonly name: string,
+    inShape: Shape,
+    readonly p: number,
+    readonly index: number,
+  ) {
     this.outShape = [...inShape];
   }
 
@@ -234,25 +293,44 @@ export class Linear implements Layer {
   private readonly dims: { I: number; O: number };
   private input: Tensor | null = null;
 
-  constructor(readonly name: string, inShape: Shape, inFeatures: number, outFeatures: number, weight: Tensor, bias: Tensor) {
-    if (size(inShape) !== inFeatures) throw new Error(`${name}: input has ${size(inShape)} features, expected ${inFeatures}`);
+  constructor(
+    readonly name: string,
+    inShape: Shape,
+    inFeatures: number,
+    outFeatures: number,
+    weight: Tensor,
+    bias: Tensor,
+  ) {
+    if (size(inShape) !== inFeatures)
+      throw new Error(`${name}: input has ${size(inShape)} features, expected ${inFeatures}`);
     this.dims = { I: inFeatures, O: outFeatures };
     this.outShape = [outFeatures];
-    this.weight = new ParamGroup(weight, outFeatures * inFeatures, [{ name: `${name}.weight`, offset: 0, size: outFeatures * inFeatures }]);
+    this.weight = new ParamGroup(weight, outFeatures * inFeatures, [
+      { name: `${name}.weight`, offset: 0, size: outFeatures * inFeatures },
+    ]);
     this.bias = new ParamGroup(bias, outFeatures, [{ name: `${name}.bias`, offset: 0, size: outFeatures }]);
     this.groups = [this.weight, this.bias];
   }
 
   async forward(x: Tensor, { rt, scope, n, train }: ForwardPass): Promise<Tensor> {
     this.input = train ? x : null;
-    return scope.keep(await rt.kernel("linearForward", K.linearForward, n * this.dims.O, this.dims)(x, this.weight.value, this.bias.value));
+    return scope.keep(
+      await rt.kernel(
+        "linearForward",
+        K.linearForward,
+        n * this.dims.O,
+        this.dims,
+      )(x, this.weight.value, this.bias.value),
+    );
   }
 
   async backward(dy: Tensor, { rt, scope, n }: Pass, needDx: boolean): Promise<Tensor | null> {
     const x = this.input;
     if (!x) throw new Error(`${this.name}: backward before forward`);
     const { I, O } = this.dims;
-    this.weight.grad = scope.keep(await rt.kernel("linearWeightGrad", K.linearWeightGrad, O * I, { N: n, I, O })(dy, x));
+    this.weight.grad = scope.keep(
+      await rt.kernel("linearWeightGrad", K.linearWeightGrad, O * I, { N: n, I, O })(dy, x),
+    );
     this.bias.grad = scope.keep(await rt.kernel("batchSum", K.batchSum, O, { N: n, C: O })(dy, 1));
     if (!needDx) return null;
     return scope.keep(await rt.kernel("linearInputGrad", K.linearInputGrad, n * I, this.dims)(dy, this.weight.value));
@@ -319,20 +397,29 @@ export async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> 
     let layer: Layer;
     switch (spec.type) {
       case "conv2d": {
-        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
+        if (shape[0] !== spec.inChannels)
+          throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
         const w = tensorOf(init, `${spec.name}.weight`, spec.outChannels * spec.inChannels * 9);
         const b = tensorOf(init, `${spec.name}.bias`, spec.outChannels);
         layer = new Conv2d(spec.name, shape, spec.outChannels, await rt.upload(w), await rt.upload(b));
         break;
       }
       case "batchnorm2d": {
-        if (CNN_LAYERS[li + 1]?.type !== "relu") throw new Error(`${spec.name}: the gpujs backend fuses BatchNorm with the ReLU after it, but none follows`);
+        if (CNN_LAYERS[li + 1]?.type !== "relu")
+          throw new Error(`${spec.name}: the gpujs backend fuses BatchNorm with the ReLU after it, but none follows`);
         li++; // the ReLU is part of this layer
         const C = spec.channels;
         const affine = concat(tensorOf(init, `${spec.name}.weight`, C), tensorOf(init, `${spec.name}.bias`, C));
         const rm = bufferOf(init, `${spec.name}.running_mean`, C) ?? new Float32Array(C);
         const rv = bufferOf(init, `${spec.name}.running_var`, C) ?? new Float32Array(C).fill(1);
-        const bn = new BatchNorm2dRelu(spec.name, shape, spec.eps, spec.momentum, await rt.upload(affine), await rt.upload(concat(rm, rv)));
+        const bn = new BatchNorm2dRelu(
+          spec.name,
+          shape,
+          spec.eps,
+          spec.momentum,
+          await rt.upload(affine),
+          await rt.upload(concat(rm, rv)),
+        );
         bn.numBatchesTracked = bufferOf(init, `${spec.name}.num_batches_tracked`, 1)?.[0] ?? 0;
         layer = bn;
         break;
@@ -349,7 +436,14 @@ export async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> 
         layer = new GlobalAvgPool(shape);
         break;
       case "linear":
-        layer = new Linear(spec.name, shape, spec.inFeatures, spec.outFeatures, await rt.upload(tensorOf(init, `${spec.name}.weight`, spec.outFeatures * spec.inFeatures)), await rt.upload(tensorOf(init, `${spec.name}.bias`, spec.outFeatures)));
+        layer = new Linear(
+          spec.name,
+          shape,
+          spec.inFeatures,
+          spec.outFeatures,
+          await rt.upload(tensorOf(init, `${spec.name}.weight`, spec.outFeatures * spec.inFeatures)),
+          await rt.upload(tensorOf(init, `${spec.name}.bias`, spec.outFeatures)),
+        );
         break;
       case "logsoftmax":
         layer = new LogSoftmax(shape);

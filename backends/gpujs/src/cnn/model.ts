@@ -1,7 +1,18 @@
 import {
-  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, NUM_CLASSES, validateLabels, validateOptimizerState,
-  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
-  type SgdStep, type SummaryRow,
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  INPUT_SHAPE,
+  NUM_CLASSES,
+  validateLabels,
+  validateOptimizerState,
+  type BlockName,
+  type CnnForwardOptions,
+  type CnnForwardResult,
+  type CnnModel,
+  type CnnTensors,
+  type FloatArray,
+  type SgdStep,
+  type SummaryRow,
 } from "@nnspec/spec";
 import { Scope, type GpuRuntime, type Tensor } from "../runtime.ts";
 import * as K from "./kernels.ts";
@@ -16,12 +27,24 @@ export class GpujsCnnModel implements CnnModel {
   private haveGradients = false;
   private disposed = false;
 
-  private constructor(private readonly rt: GpuRuntime, private readonly built: Built[]) {
+  private constructor(
+    private readonly rt: GpuRuntime,
+    private readonly built: Built[],
+  ) {
     this.forwardScope = new Scope(rt);
     this.backwardScope = new Scope(rt);
-    this.groups = new Map(built.flatMap((b) => b.layer.groups.flatMap((g) => g.slots.map((s) => [s.name, { group: g, offset: s.offset, size: s.size }] as const))));
-    this.bns = new Map(built.flatMap((b) => (b.layer instanceof BatchNorm2dRelu ? [[b.layer.name, b.layer] as const] : [])));
-    for (const p of CNN_PARAMS) if (!this.groups.has(p.name)) throw new Error(`gpujs CNN: the built model has no parameter "${p.name}"`);
+    this.groups = new Map(
+      built.flatMap((b) =>
+        b.layer.groups.flatMap((g) =>
+          g.slots.map((s) => [s.name, { group: g, offset: s.offset, size: s.size }] as const),
+        ),
+      ),
+    );
+    this.bns = new Map(
+      built.flatMap((b) => (b.layer instanceof BatchNorm2dRelu ? [[b.layer.name, b.layer] as const] : [])),
+    );
+    for (const p of CNN_PARAMS)
+      if (!this.groups.has(p.name)) throw new Error(`gpujs CNN: the built model has no parameter "${p.name}"`);
   }
 
   static async create(rt: GpuRuntime, init: Init): Promise<GpujsCnnModel> {
@@ -51,7 +74,8 @@ export class GpujsCnnModel implements CnnModel {
     this.live();
     const perSample = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2];
     if (!Number.isInteger(n) || n < 1) throw new Error(`gpujs CNN: batch size must be a positive integer, got ${n}`);
-    if (x.length !== n * perSample) throw new Error(`gpujs CNN: input has ${x.length} values, expected ${n}×${perSample}`);
+    if (x.length !== n * perSample)
+      throw new Error(`gpujs CNN: input has ${x.length} values, expected ${n}×${perSample}`);
     // A new forward ends the previous pass: its saved activations go.
     this.forwardScope.releaseAll();
     this.train = null;
@@ -72,7 +96,8 @@ export class GpujsCnnModel implements CnnModel {
         if (out !== a) this.rt.release(a);
       }
       a = out;
-      if (options.record && records) blocks[records] = await this.rt.read(a, n * layer.outShape.reduce((p, q) => p * q, 1));
+      if (options.record && records)
+        blocks[records] = await this.rt.read(a, n * layer.outShape.reduce((p, q) => p * q, 1));
     }
     const logProbs = blocks.logProbs ?? (await this.rt.read(a, n * NUM_CLASSES));
     if (train) this.train = { n, logProbs: a };
@@ -94,7 +119,9 @@ export class GpujsCnnModel implements CnnModel {
     const yt = scope.keep(await rt.upload(y));
     const dims = { N: n, K: NUM_CLASSES };
     const lossT = scope.keep(await rt.kernel("nllLoss", K.nllLoss, 1, dims)(logProbs, yt));
-    let g: Tensor | null = scope.keep(await rt.kernel("nllLogSoftmaxGrad", K.nllLogSoftmaxGrad, n * NUM_CLASSES, dims)(logProbs, yt));
+    let g: Tensor | null = scope.keep(
+      await rt.kernel("nllLogSoftmaxGrad", K.nllLogSoftmaxGrad, n * NUM_CLASSES, dims)(logProbs, yt),
+    );
     const pass = { rt, scope, n };
     // The last layer is log-softmax, whose backward the NLL kernel above already did.
     for (let l = this.built.length - 2; l >= 0; l--) g = await this.built[l]!.layer.backward(g!, pass, l > 0);
@@ -132,7 +159,14 @@ export class GpujsCnnModel implements CnnModel {
     for (const g of this.allGroups()) {
       if (!g.grad) throw new Error(`gpujs CNN: no gradient for ${g.slots[0]!.name}`);
       const first = g.momentum === null;
-      const buf = await rt.kernel("sgdMomentum", K.sgdMomentum, g.size, {})(g.value, g.grad, g.momentum ?? g.grad, sgd.momentum, sgd.weightDecay, first ? 1 : 0);
+      const buf = await rt.kernel("sgdMomentum", K.sgdMomentum, g.size, {})(
+        g.value,
+        g.grad,
+        g.momentum ?? g.grad,
+        sgd.momentum,
+        sgd.weightDecay,
+        first ? 1 : 0,
+      );
       const value = await rt.kernel("sgdApply", K.sgdApply, g.size, {})(g.value, buf, sgd.lr);
       rt.release(g.momentum);
       rt.release(g.value);

@@ -32,9 +32,19 @@ export class ConvScratch {
 }
 
 /** out[i] = W ⋆ x[i] + b for i in [i0, i1): im2col then one GEMM per image (16 × HW × 9·cin). */
-export function convForwardRange(g: ConvGeometry, x: Arr, weight: Arr, bias: Arr, out: Arr, i0: number, i1: number, s: ConvScratch): void {
+export function convForwardRange(
+  g: ConvGeometry,
+  x: Arr,
+  weight: Arr,
+  bias: Arr,
+  out: Arr,
+  i0: number,
+  i1: number,
+  s: ConvScratch,
+): void {
   const { cin, cout, H, W } = g;
-  const P = H * W, K = cin * 9;
+  const P = H * W,
+    K = cin * 9;
   const { colsT } = s.forCols(g);
   for (let i = i0; i < i1; i++) {
     im2colT(x, i * cin * P, cin, H, W, colsT);
@@ -45,9 +55,11 @@ export function convForwardRange(g: ConvGeometry, x: Arr, weight: Arr, bias: Arr
 /** The kernel transposed (in↔out) and rotated 180°: the input gradient is the forward conv of dy with it. */
 export function flipKernel(g: ConvGeometry, w: Arr, wf: Arr): void {
   const { cin, cout } = g;
-  for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) for (let t = 0; t < 9; t++) {
-    wf[(ci * cout + co) * 9 + t] = w[(co * cin + ci) * 9 + 8 - t]!;
-  }
+  for (let ci = 0; ci < cin; ci++)
+    for (let co = 0; co < cout; co++)
+      for (let t = 0; t < 9; t++) {
+        wf[(ci * cout + co) * 9 + t] = w[(co * cin + ci) * 9 + 8 - t]!;
+      }
 }
 
 /**
@@ -55,11 +67,20 @@ export function flipKernel(g: ConvGeometry, w: Arr, wf: Arr): void {
  * gW[co, k] = Σ_p dy[co, p]·cols[k, p] reduces over pixels, so it takes the tap-major patch layout.
  */
 export function convBackwardRange(
-  g: ConvGeometry, x: Arr, dy: Arr, wflip: Arr | null, dx: Arr | null,
-  gW: Float64Array, gB: Float64Array, i0: number, i1: number, s: ConvScratch,
+  g: ConvGeometry,
+  x: Arr,
+  dy: Arr,
+  wflip: Arr | null,
+  dx: Arr | null,
+  gW: Float64Array,
+  gB: Float64Array,
+  i0: number,
+  i1: number,
+  s: ConvScratch,
 ): void {
   const { cin, cout, H, W } = g;
-  const P = H * W, K = cin * 9;
+  const P = H * W,
+    K = cin * 9;
   const { cols, dcolsT } = s.forCols(g);
   for (let i = i0; i < i1; i++) {
     const dOff = i * cout * P;

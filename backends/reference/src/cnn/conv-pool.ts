@@ -5,8 +5,28 @@ import type { ConvGeometry } from "./conv-kernels.ts";
 /** Messages to the convolution worker. Activation arrays are views on SharedArrayBuffers, so nothing big is copied. */
 export type ConvJob =
   | { readonly id: number; readonly op: "ping" }
-  | { readonly id: number; readonly op: "forward"; readonly g: ConvGeometry; readonly x: Arr; readonly weight: Arr; readonly bias: Arr; readonly out: Arr; readonly i0: number; readonly i1: number }
-  | { readonly id: number; readonly op: "backward"; readonly g: ConvGeometry; readonly x: Arr; readonly dy: Arr; readonly wflip: Arr | null; readonly dx: Arr | null; readonly i0: number; readonly i1: number };
+  | {
+      readonly id: number;
+      readonly op: "forward";
+      readonly g: ConvGeometry;
+      readonly x: Arr;
+      readonly weight: Arr;
+      readonly bias: Arr;
+      readonly out: Arr;
+      readonly i0: number;
+      readonly i1: number;
+    }
+  | {
+      readonly id: number;
+      readonly op: "backward";
+      readonly g: ConvGeometry;
+      readonly x: Arr;
+      readonly dy: Arr;
+      readonly wflip: Arr | null;
+      readonly dx: Arr | null;
+      readonly i0: number;
+      readonly i1: number;
+    };
 
 export type ConvReply =
   | { readonly id: number; readonly ok: true; readonly gW?: Float64Array; readonly gB?: Float64Array }
@@ -20,7 +40,10 @@ type JobBody = ConvJob extends infer J ? (J extends ConvJob ? Omit<J, "id"> : ne
  */
 export class ConvPool {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: ConvReply & { ok: true }) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: ConvReply & { ok: true }) => void; reject: (e: Error) => void }
+  >();
   private failure: Error | null = null;
 
   private constructor(private readonly worker: Worker) {

@@ -21,11 +21,16 @@ port.on("message", (job: ConvJob) => {
       convForwardRange(job.g, job.x, job.weight, job.bias, job.out, job.i0, job.i1, scratchFor(job.x));
       port.postMessage({ id: job.id, ok: true } satisfies ConvReply);
     } else {
-      const gW = new Float64Array(job.g.cout * job.g.cin * 9), gB = new Float64Array(job.g.cout);
+      const gW = new Float64Array(job.g.cout * job.g.cin * 9),
+        gB = new Float64Array(job.g.cout);
       convBackwardRange(job.g, job.x, job.dy, job.wflip, job.dx, gW, gB, job.i0, job.i1, scratchFor(job.x));
       port.postMessage({ id: job.id, ok: true, gW, gB } satisfies ConvReply, [gW.buffer, gB.buffer]);
     }
   } catch (e) {
-    port.postMessage({ id: job.id, ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e) } satisfies ConvReply);
+    port.postMessage({
+      id: job.id,
+      ok: false,
+      error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+    } satisfies ConvReply);
   }
 });

@@ -23,7 +23,9 @@ export async function defaultThreads(): Promise<1 | 2> {
 }
 
 /** The reference backend's CNN operations. */
-export function createCnnOps(options: CnnOpsOptions): CnnOps & { readonly precision: CnnPrecision; readonly threads: number } {
+export function createCnnOps(
+  options: CnnOpsOptions,
+): CnnOps & { readonly precision: CnnPrecision; readonly threads: number } {
   const f = arrayFactory(options.precision);
   const threads = options.threads ?? 1;
   return {

@@ -39,7 +39,10 @@ const size = (s: Shape): number => s.reduce((a, b) => a * b, 1);
  */
 class Workspace {
   private buf: Arr | null = null;
-  constructor(private readonly f: ArrayFactory, private readonly perSample: number) {}
+  constructor(
+    private readonly f: ArrayFactory,
+    private readonly perSample: number,
+  ) {}
   get(n: number): Arr {
     const len = this.perSample * n;
     if (!this.buf || this.buf.length !== len) this.buf = this.f.allocShared(len);
@@ -62,7 +65,13 @@ export class Conv2d implements Layer {
   private readonly scratch: ConvScratch;
   private input: Arr | null = null;
 
-  constructor(f: ArrayFactory, readonly name: string, readonly inShape: Shape, outChannels: number, private readonly pool: ConvPool | null) {
+  constructor(
+    f: ArrayFactory,
+    readonly name: string,
+    readonly inShape: Shape,
+    outChannels: number,
+    private readonly pool: ConvPool | null,
+  ) {
     const [cin, H, W] = inShape as [number, number, number];
     this.g = { cin, cout: outChannels, H, W };
     this.outShape = [outChannels, H, W];
@@ -88,7 +97,10 @@ export class Conv2d implements Layer {
   async forward(x: Arr, n: number): Promise<Arr> {
     const out = this.out.get(n);
     const h = this.split(n);
-    const remote = h < n ? this.pool!.run({ op: "forward", g: this.g, x, weight: this.weight, bias: this.bias, out, i0: h, i1: n }) : null;
+    const remote =
+      h < n
+        ? this.pool!.run({ op: "forward", g: this.g, x, weight: this.weight, bias: this.bias, out, i0: h, i1: n })
+        : null;
     convForwardRange(this.g, x, this.weight, this.bias, out, 0, h, this.scratch);
     await remote;
     this.input = x;
@@ -135,7 +147,13 @@ export class BatchNorm2d implements Layer {
   private readonly dx: Workspace;
   private input: Arr | null = null;
 
-  constructor(f: ArrayFactory, readonly name: string, readonly inShape: Shape, private readonly eps: number, private readonly momentum: number) {
+  constructor(
+    f: ArrayFactory,
+    readonly name: string,
+    readonly inShape: Shape,
+    private readonly eps: number,
+    private readonly momentum: number,
+  ) {
     this.C = inShape[0]!;
     this.HW = inShape[1]! * inShape[2]!;
     this.outShape = [...inShape];
@@ -163,10 +181,19 @@ export class BatchNorm2d implements Layer {
       let mean: number, invstd: number;
       if (ctx.train) {
         let s = 0;
-        for (let i = 0; i < n; i++) { const o = (i * C + c) * HW; for (let p = 0; p < HW; p++) s += x[o + p]!; }
+        for (let i = 0; i < n; i++) {
+          const o = (i * C + c) * HW;
+          for (let p = 0; p < HW; p++) s += x[o + p]!;
+        }
         mean = s / cnt;
         let v = 0;
-        for (let i = 0; i < n; i++) { const o = (i * C + c) * HW; for (let p = 0; p < HW; p++) { const d = x[o + p]! - mean; v += d * d; } }
+        for (let i = 0; i < n; i++) {
+          const o = (i * C + c) * HW;
+          for (let p = 0; p < HW; p++) {
+            const d = x[o + p]! - mean;
+            v += d * d;
+          }
+        }
         invstd = 1 / Math.sqrt(v / cnt + eps);
         this.mean[c] = mean;
         this.invstd[c] = invstd;
@@ -181,9 +208,15 @@ export class BatchNorm2d implements Layer {
       // PyTorch's CPU kernel folds normalisation and affine into one multiply-add per element.
       const alpha = invstd * this.gamma[c]!;
       const shift = this.beta[c]! - mean * alpha;
-      for (let i = 0; i < n; i++) { const o = (i * C + c) * HW; for (let p = 0; p < HW; p++) out[o + p] = x[o + p]! * alpha + shift; }
+      for (let i = 0; i < n; i++) {
+        const o = (i * C + c) * HW;
+        for (let p = 0; p < HW; p++) out[o + p] = x[o + p]! * alpha + shift;
+      }
     }
-    if (ctx.train) { this.numBatchesTracked += 1; this.input = x; }
+    if (ctx.train) {
+      this.numBatchesTracked += 1;
+      this.input = x;
+    }
     return out;
   }
 
@@ -194,11 +227,17 @@ export class BatchNorm2d implements Layer {
     const dx = needDx ? this.dx.get(n) : null;
     const cnt = n * HW;
     for (let c = 0; c < C; c++) {
-      const mean = this.mean[c]!, invstd = this.invstd[c]!;
-      let sum = 0, dotp = 0;
+      const mean = this.mean[c]!,
+        invstd = this.invstd[c]!;
+      let sum = 0,
+        dotp = 0;
       for (let i = 0; i < n; i++) {
         const o = (i * C + c) * HW;
-        for (let p = 0; p < HW; p++) { const g = dy[o + p]!; sum += g; dotp += (x[o + p]! - mean) * g; }
+        for (let p = 0; p < HW; p++) {
+          const g = dy[o + p]!;
+          sum += g;
+          dotp += (x[o + p]! - mean) * g;
+        }
       }
       this.gG[c] = dotp * invstd;
       this.gBeta[c] = sum;
@@ -223,7 +262,10 @@ export class Relu implements Layer {
   private readonly dx: Workspace;
   private output: Arr | null = null;
 
-  constructor(f: ArrayFactory, readonly inShape: Shape) {
+  constructor(
+    f: ArrayFactory,
+    readonly inShape: Shape,
+  ) {
     this.outShape = [...inShape];
     this.out = new Workspace(f, size(inShape));
     this.dx = new Workspace(f, size(inShape));
@@ -231,7 +273,10 @@ export class Relu implements Layer {
 
   forward(x: Arr, n: number): Arr {
     const out = this.out.get(n);
-    for (let i = 0; i < out.length; i++) { const v = x[i]!; out[i] = v > 0 ? v : 0; }
+    for (let i = 0; i < out.length; i++) {
+      const v = x[i]!;
+      out[i] = Math.max(v, 0);
+    }
     this.output = out;
     return out;
   }
@@ -255,7 +300,11 @@ export class MaxPool2d implements Layer {
   private readonly dx: Workspace;
   private argmax = new Int32Array(0);
 
-  constructor(f: ArrayFactory, readonly name: string, readonly inShape: Shape) {
+  constructor(
+    f: ArrayFactory,
+    readonly name: string,
+    readonly inShape: Shape,
+  ) {
     [this.C, this.H, this.W] = inShape as [number, number, number];
     this.outShape = [this.C, Math.floor(this.H / 2), Math.floor(this.W / 2)];
     this.out = new Workspace(f, size(this.outShape));
@@ -264,7 +313,8 @@ export class MaxPool2d implements Layer {
 
   forward(x: Arr, n: number): Arr {
     const { H, W } = this;
-    const Ho = this.outShape[1]!, Wo = this.outShape[2]!;
+    const Ho = this.outShape[1]!,
+      Wo = this.outShape[2]!;
     const out = this.out.get(n);
     if (this.argmax.length !== out.length) this.argmax = new Int32Array(out.length);
     const am = this.argmax;
@@ -274,11 +324,17 @@ export class MaxPool2d implements Layer {
       for (let y = 0; y < Ho; y++) {
         for (let xo = 0; xo < Wo; xo++) {
           // Scan the window row-major and move only on a strictly larger value (or NaN): the first maximum wins, as in PyTorch.
-          let best = base + 2 * y * W + 2 * xo, bv = x[best]!;
-          for (let ky = 0; ky < 2; ky++) for (let kx = 0; kx < 2; kx++) {
-            const idx = base + (2 * y + ky) * W + 2 * xo + kx, v = x[idx]!;
-            if (v > bv || Number.isNaN(v)) { bv = v; best = idx; }
-          }
+          let best = base + 2 * y * W + 2 * xo,
+            bv = x[best]!;
+          for (let ky = 0; ky < 2; ky++)
+            for (let kx = 0; kx < 2; kx++) {
+              const idx = base + (2 * y + ky) * W + 2 * xo + kx,
+                v = x[idx]!;
+              if (v > bv || Number.isNaN(v)) {
+                bv = v;
+                best = idx;
+              }
+            }
           out[o] = bv;
           am[o++] = best;
         }
@@ -305,7 +361,13 @@ export class Dropout implements Layer {
   private keep = new Uint8Array(0);
   private active = false;
 
-  constructor(f: ArrayFactory, readonly name: string, readonly inShape: Shape, readonly p: number, readonly index: number) {
+  constructor(
+    f: ArrayFactory,
+    readonly name: string,
+    readonly inShape: Shape,
+    readonly p: number,
+    readonly index: number,
+  ) {
     this.outShape = [...inShape];
     this.out = new Workspace(f, size(inShape));
     this.dx = new Workspace(f, size(inShape));
@@ -345,7 +407,10 @@ export class GlobalAvgPool implements Layer {
   private readonly out: Workspace;
   private readonly dx: Workspace;
 
-  constructor(f: ArrayFactory, readonly inShape: Shape) {
+  constructor(
+    f: ArrayFactory,
+    readonly inShape: Shape,
+  ) {
     this.C = inShape[0]!;
     this.HW = inShape[1]! * inShape[2]!;
     this.outShape = [this.C];
@@ -354,7 +419,8 @@ export class GlobalAvgPool implements Layer {
   }
 
   forward(x: Arr, n: number): Arr {
-    const out = this.out.get(n), HW = this.HW;
+    const out = this.out.get(n),
+      HW = this.HW;
     for (let j = 0; j < n * this.C; j++) {
       let s = 0;
       for (let p = 0; p < HW; p++) s += x[j * HW + p]!;
@@ -364,7 +430,8 @@ export class GlobalAvgPool implements Layer {
   }
 
   backward(dy: Arr, n: number): Arr {
-    const dx = this.dx.get(n), HW = this.HW;
+    const dx = this.dx.get(n),
+      HW = this.HW;
     for (let j = 0; j < n * this.C; j++) {
       const g = dy[j]! / HW;
       for (let p = 0; p < HW; p++) dx[j * HW + p] = g;
@@ -385,8 +452,15 @@ export class Linear implements Layer {
   private readonly dx: Workspace;
   private input: Arr | null = null;
 
-  constructor(f: ArrayFactory, readonly name: string, readonly inShape: Shape, readonly inFeatures: number, readonly outFeatures: number) {
-    if (size(inShape) !== inFeatures) throw new Error(`${name}: input has ${size(inShape)} features, expected ${inFeatures}`);
+  constructor(
+    f: ArrayFactory,
+    readonly name: string,
+    readonly inShape: Shape,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+  ) {
+    if (size(inShape) !== inFeatures)
+      throw new Error(`${name}: input has ${size(inShape)} features, expected ${inFeatures}`);
     this.outShape = [outFeatures];
     this.weight = f.alloc(outFeatures * inFeatures);
     this.bias = f.alloc(outFeatures);
@@ -401,32 +475,39 @@ export class Linear implements Layer {
   }
 
   forward(x: Arr, n: number): Arr {
-    const out = this.out.get(n), I = this.inFeatures, O = this.outFeatures;
-    for (let i = 0; i < n; i++) for (let o = 0; o < O; o++) {
-      let s = 0;
-      for (let k = 0; k < I; k++) s += x[i * I + k]! * this.weight[o * I + k]!;
-      out[i * O + o] = this.bias[o]! + s;
-    }
+    const out = this.out.get(n),
+      I = this.inFeatures,
+      O = this.outFeatures;
+    for (let i = 0; i < n; i++)
+      for (let o = 0; o < O; o++) {
+        let s = 0;
+        for (let k = 0; k < I; k++) s += x[i * I + k]! * this.weight[o * I + k]!;
+        out[i * O + o] = this.bias[o]! + s;
+      }
     this.input = x;
     return out;
   }
 
   backward(dy: Arr, n: number, needDx: boolean): Arr | null {
-    const x = this.input!, I = this.inFeatures, O = this.outFeatures;
+    const x = this.input!,
+      I = this.inFeatures,
+      O = this.outFeatures;
     this.gW.fill(0);
     this.gB.fill(0);
-    for (let i = 0; i < n; i++) for (let o = 0; o < O; o++) {
-      const g = dy[i * O + o]!;
-      this.gB[o] = this.gB[o]! + g;
-      for (let k = 0; k < I; k++) this.gW[o * I + k] = this.gW[o * I + k]! + g * x[i * I + k]!;
-    }
+    for (let i = 0; i < n; i++)
+      for (let o = 0; o < O; o++) {
+        const g = dy[i * O + o]!;
+        this.gB[o] = this.gB[o]! + g;
+        for (let k = 0; k < I; k++) this.gW[o * I + k] = this.gW[o * I + k]! + g * x[i * I + k]!;
+      }
     if (!needDx) return null;
     const dx = this.dx.get(n);
-    for (let i = 0; i < n; i++) for (let k = 0; k < I; k++) {
-      let s = 0;
-      for (let o = 0; o < O; o++) s += dy[i * O + o]! * this.weight[o * I + k]!;
-      dx[i * I + k] = s;
-    }
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < I; k++) {
+        let s = 0;
+        for (let o = 0; o < O; o++) s += dy[i * O + o]! * this.weight[o * I + k]!;
+        dx[i * I + k] = s;
+      }
     return dx;
   }
 }
@@ -440,7 +521,10 @@ export class LogSoftmax implements Layer {
   private readonly dx: Workspace;
   private output: Arr | null = null;
 
-  constructor(f: ArrayFactory, readonly inShape: Shape) {
+  constructor(
+    f: ArrayFactory,
+    readonly inShape: Shape,
+  ) {
     this.C = size(inShape);
     this.outShape = [this.C];
     this.out = new Workspace(f, this.C);
@@ -448,7 +532,8 @@ export class LogSoftmax implements Layer {
   }
 
   forward(x: Arr, n: number): Arr {
-    const out = this.out.get(n), C = this.C;
+    const out = this.out.get(n),
+      C = this.C;
     for (let i = 0; i < n; i++) {
       const o = i * C;
       let max = -Infinity;
@@ -463,7 +548,9 @@ export class LogSoftmax implements Layer {
   }
 
   backward(dy: Arr, n: number): Arr {
-    const y = this.output!, dx = this.dx.get(n), C = this.C;
+    const y = this.output!,
+      dx = this.dx.get(n),
+      C = this.C;
     for (let i = 0; i < n; i++) {
       const o = i * C;
       let s = 0;
@@ -487,7 +574,8 @@ export function buildLayers(f: ArrayFactory, pool: ConvPool | null): Built[] {
     let layer: Layer;
     switch (spec.type) {
       case "conv2d":
-        if (shape[0] !== spec.inChannels) throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
+        if (shape[0] !== spec.inChannels)
+          throw new Error(`${spec.name}: input has ${shape[0]} channels, expected ${spec.inChannels}`);
         layer = new Conv2d(f, spec.name, shape, spec.outChannels, pool);
         break;
       case "batchnorm2d":

@@ -1,6 +1,16 @@
 import {
-  CNN_BUFFERS, CNN_PARAMS, INPUT_SHAPE, sgdUpdate, validateLabels, validateOptimizerState,
-  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type SgdStep,
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  INPUT_SHAPE,
+  sgdUpdate,
+  validateLabels,
+  validateOptimizerState,
+  type BlockName,
+  type CnnForwardOptions,
+  type CnnForwardResult,
+  type CnnModel,
+  type CnnTensors,
+  type SgdStep,
   type SummaryRow,
 } from "@nnspec/spec";
 import type { Arr, ArrayFactory } from "./arrays.ts";
@@ -30,25 +40,33 @@ export class ReferenceCnnModel implements CnnModel {
 
   /** `pool`: a conv worker this model owns (closed by dispose), or null for single-threaded. */
   constructor(
-    private readonly f: ArrayFactory, init: { parameters: CnnTensors; buffers?: CnnTensors }, private readonly pool: ConvPool | null,
+    private readonly f: ArrayFactory,
+    init: { parameters: CnnTensors; buffers?: CnnTensors },
+    private readonly pool: ConvPool | null,
     private readonly seam: ReferenceCnnSeam = {},
   ) {
     this.built = (seam.buildLayers ?? buildLayers)(f, pool);
     this.slots = new Map(this.built.flatMap((b) => b.layer.params.map((p) => [p.name, p] as const)));
-    this.bns = new Map(this.built.flatMap((b) => (b.layer instanceof BatchNorm2d ? [[b.layer.name, b.layer] as const] : [])));
+    this.bns = new Map(
+      this.built.flatMap((b) => (b.layer instanceof BatchNorm2d ? [[b.layer.name, b.layer] as const] : [])),
+    );
     for (const spec of CNN_PARAMS) {
       const slot = this.slots.get(spec.name);
       const src = init.parameters[spec.name];
       if (!slot) throw new Error(`reference CNN: the built model has no parameter "${spec.name}"`);
       if (!src) throw new Error(`reference CNN: parameters.${spec.name} is missing`);
-      if (src.length !== slot.data.length) throw new Error(`reference CNN: parameters.${spec.name} has ${src.length} values, expected ${slot.data.length}`);
+      if (src.length !== slot.data.length)
+        throw new Error(
+          `reference CNN: parameters.${spec.name} has ${src.length} values, expected ${slot.data.length}`,
+        );
       slot.data.set(src);
     }
     if (init.buffers) {
       for (const spec of CNN_BUFFERS) {
         const src = init.buffers[spec.name];
         if (!src) throw new Error(`reference CNN: buffers.${spec.name} is missing`);
-        if (src.length !== spec.size) throw new Error(`reference CNN: buffers.${spec.name} has ${src.length} values, expected ${spec.size}`);
+        if (src.length !== spec.size)
+          throw new Error(`reference CNN: buffers.${spec.name} has ${src.length} values, expected ${spec.size}`);
         const bn = this.bns.get(spec.layer)!;
         if (spec.role === "running_mean") bn.runningMean.set(src);
         else if (spec.role === "running_var") bn.runningVar.set(src);
@@ -75,8 +93,10 @@ export class ReferenceCnnModel implements CnnModel {
   async forward(x: ArrayLike<number>, n: number, options: CnnForwardOptions): Promise<CnnForwardResult> {
     this.live();
     const perSample = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2];
-    if (!Number.isInteger(n) || n < 1) throw new Error(`reference CNN: batch size must be a positive integer, got ${n}`);
-    if (x.length !== n * perSample) throw new Error(`reference CNN: input has ${x.length} values, expected ${n}×${perSample}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`reference CNN: batch size must be a positive integer, got ${n}`);
+    if (x.length !== n * perSample)
+      throw new Error(`reference CNN: input has ${x.length} values, expected ${n}×${perSample}`);
     const train = options.mode === "train";
     const ctx: ForwardContext = { train, dropout: train && options.dropout ? options.dropout : null };
     const blocks: Partial<Record<BlockName, Arr>> = {};
@@ -127,7 +147,10 @@ export class ReferenceCnnModel implements CnnModel {
       const slot = this.slots.get(p.name)!;
       let buf = this.momentum.get(p.name);
       const first = !buf;
-      if (!buf) { buf = this.f.alloc(slot.data.length); this.momentum.set(p.name, buf); }
+      if (!buf) {
+        buf = this.f.alloc(slot.data.length);
+        this.momentum.set(p.name, buf);
+      }
       if (this.seam.update) this.seam.update(p.name, slot.data, slot.grad, buf, first, sgd);
       else sgdUpdate(slot.data, slot.grad, buf, first, sgd);
     }
@@ -140,14 +163,16 @@ export class ReferenceCnnModel implements CnnModel {
 
   async buffers(): Promise<CnnTensors> {
     this.live();
-    return Object.fromEntries(CNN_BUFFERS.map((b) => {
-      const bn = this.bns.get(b.layer)!;
-      if (b.role === "running_mean") return [b.name, bn.runningMean.slice()];
-      if (b.role === "running_var") return [b.name, bn.runningVar.slice()];
-      const t = this.f.alloc(1);
-      t[0] = bn.numBatchesTracked;
-      return [b.name, t];
-    }));
+    return Object.fromEntries(
+      CNN_BUFFERS.map((b) => {
+        const bn = this.bns.get(b.layer)!;
+        if (b.role === "running_mean") return [b.name, bn.runningMean.slice()];
+        if (b.role === "running_var") return [b.name, bn.runningVar.slice()];
+        const t = this.f.alloc(1);
+        t[0] = bn.numBatchesTracked;
+        return [b.name, t];
+      }),
+    );
   }
 
   /** Momentum buffers (capability cnn.optimizer-state): copies, empty before the first step. */

@@ -5,7 +5,16 @@ import { mix32 } from "@nnspec/spec";
  * each element's NCHW flat index, as the rule requires. Values are 0 or 1/(1−p) (inverted dropout).
  * The per-layer prefix of `dropoutHash` is hoisted out of the loop; the test checks equality with the rule.
  */
-export function dropoutMaskNhwc(seed: number, layer: number, step: number, p: number, n: number, c: number, h: number, w: number): Float32Array {
+export function dropoutMaskNhwc(
+  seed: number,
+  layer: number,
+  step: number,
+  p: number,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+): Float32Array {
   const prefix = mix32(mix32((seed ^ 0x9e3779b9) >>> 0) ^ ((layer * 0x85ebca6b + step) >>> 0));
   const threshold = Math.floor(p * 4294967296);
   const scale = 1 / (1 - p);

@@ -69,7 +69,10 @@ class Conv2d implements Layer {
   readonly moduleType = "Conv2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"conv2d">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"conv2d">,
+    inShape: Shape,
+  ) {
     this.outShape = [spec.outChannels, inShape[1]!, inShape[2]!];
   }
   forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
@@ -96,7 +99,11 @@ class BatchNorm2d implements Layer {
   readonly moduleType = "BatchNorm2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"batchnorm2d">, inShape: Shape, readonly state: BnState) {
+  constructor(
+    readonly spec: Spec<"batchnorm2d">,
+    inShape: Shape,
+    readonly state: BnState,
+  ) {
     this.outShape = [...inShape];
   }
   /** Set by buildLayers when a ReLU follows: with `affineByGemm` this layer applies it and that ReLU passes through. */
@@ -106,11 +113,19 @@ class BatchNorm2d implements Layer {
    * be a tensor *created* with shape [c]: wasm's _FusedMatMul checks the bias buffer's original shape, which a
    * reshape of a [1, c] result does not change.
    */
-  private affine(x2: tf.Tensor2D, scale: tf.Tensor, shift: tf.Tensor, ctx: ForwardContext, relu = this.reluFollows): tf.Tensor2D {
+  private affine(
+    x2: tf.Tensor2D,
+    scale: tf.Tensor,
+    shift: tf.Tensor,
+    ctx: ForwardContext,
+    relu = this.reluFollows,
+  ): tf.Tensor2D {
     if (!ctx.affineByGemm) return tf.add(tf.mul(x2, scale), shift) as tf.Tensor2D;
     const c = x2.shape[1];
     return tf.fused.matMul({
-      a: x2, b: tf.diag(tf.reshape(scale, [c])) as tf.Tensor2D, bias: tf.reshape(shift, [c]),
+      a: x2,
+      b: tf.diag(tf.reshape(scale, [c])) as tf.Tensor2D,
+      bias: tf.reshape(shift, [c]),
       activation: relu ? "relu" : "linear",
     }) as tf.Tensor2D;
   }
@@ -154,11 +169,23 @@ class BatchNorm2d implements Layer {
     const dGamma = ctx.channelSum(tf.mul(g, xhat) as tf.Tensor2D);
     // dx = γ·σ⁻¹ · (g − mean(g) − x̂·mean(g·x̂))
     const k = tf.mul(gamma, saved.invStd!);
-    const centred = tf.sub(g, this.affine(xhat as tf.Tensor2D, tf.div(dGamma, m), tf.div(tf.reshape(dBeta, [c]), m), ctx, false));
+    const centred = tf.sub(
+      g,
+      this.affine(xhat as tf.Tensor2D, tf.div(dGamma, m), tf.div(tf.reshape(dBeta, [c]), m), ctx, false),
+    );
     const dx = tf.reshape(tf.mul(centred, k), [n, h, w, c]);
     // Σdx = k·(Σg − dβ − dγ·Σx̂/m) and Σg ≡ dβ, so only the (tiny) Σx̂ term remains.
-    const dxChannelSum = tf.reshape(tf.neg(tf.mul(k, tf.mul(dGamma, tf.div(ctx.channelSum(xhat as tf.Tensor2D), m)))), [c]);
-    return { dx, dxChannelSum, grads: { [`${this.spec.name}.weight`]: tf.reshape(dGamma, [c]), [`${this.spec.name}.bias`]: tf.reshape(dBeta, [c]) } };
+    const dxChannelSum = tf.reshape(tf.neg(tf.mul(k, tf.mul(dGamma, tf.div(ctx.channelSum(xhat as tf.Tensor2D), m)))), [
+      c,
+    ]);
+    return {
+      dx,
+      dxChannelSum,
+      grads: {
+        [`${this.spec.name}.weight`]: tf.reshape(dGamma, [c]),
+        [`${this.spec.name}.bias`]: tf.reshape(dBeta, [c]),
+      },
+    };
   }
 }
 
@@ -166,7 +193,10 @@ class Relu implements Layer {
   readonly moduleType = null;
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"relu">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"relu">,
+    inShape: Shape,
+  ) {
     this.outShape = [...inShape];
   }
   /** Set by buildLayers when a BatchNorm precedes, which applies this ReLU itself under `affineByGemm`. */
@@ -184,7 +214,10 @@ class MaxPool2d implements Layer {
   readonly moduleType = "MaxPool2d";
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"maxpool2d">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"maxpool2d">,
+    inShape: Shape,
+  ) {
     this.outShape = [inShape[0]!, Math.floor(inShape[1]! / spec.size), Math.floor(inShape[2]! / spec.size)];
   }
   forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
@@ -192,7 +225,10 @@ class MaxPool2d implements Layer {
     return { y, saved: ctx.train ? { x, y } : {} };
   }
   backward(dy: tf.Tensor, saved: Saved): BackwardOut {
-    return { dx: maxPoolGrad(dy as tf.Tensor4D, saved.x as tf.Tensor4D, saved.y as tf.Tensor4D, this.spec.size), grads: {} };
+    return {
+      dx: maxPoolGrad(dy as tf.Tensor4D, saved.x as tf.Tensor4D, saved.y as tf.Tensor4D, this.spec.size),
+      grads: {},
+    };
   }
 }
 
@@ -200,13 +236,20 @@ class Dropout implements Layer {
   readonly moduleType = "Dropout";
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"dropout">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"dropout">,
+    inShape: Shape,
+  ) {
     this.outShape = [...inShape];
   }
   forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
     if (!ctx.train || !ctx.dropout) return { y: x, saved: {} };
     const [n, h, w, c] = x.rank === 4 ? dims4(x) : [x.shape[0]!, 1, 1, x.shape[1]!];
-    const mask = tf.tensor(dropoutMaskNhwc(ctx.dropout.seed, this.spec.index, ctx.dropout.step, this.spec.p, n, c, h, w), x.shape, "float32");
+    const mask = tf.tensor(
+      dropoutMaskNhwc(ctx.dropout.seed, this.spec.index, ctx.dropout.step, this.spec.p, n, c, h, w),
+      x.shape,
+      "float32",
+    );
     return { y: tf.mul(x, mask), saved: { mask } };
   }
   backward(dy: tf.Tensor, saved: Saved): BackwardOut {
@@ -220,7 +263,10 @@ class GlobalAvgPool implements Layer {
   readonly outShape: Shape;
   private readonly h: number;
   private readonly w: number;
-  constructor(readonly spec: Spec<"gap">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"gap">,
+    inShape: Shape,
+  ) {
     this.outShape = [inShape[0]!];
     this.h = inShape[1]!;
     this.w = inShape[2]!;
@@ -232,7 +278,10 @@ class GlobalAvgPool implements Layer {
   backward(dy: tf.Tensor): BackwardOut {
     const [n, c] = dy.shape as [number, number];
     // A broadcast multiply by ones, not tf.tile: same values, and wasm's Tile measured ~15× slower (~10 ms vs 0.6).
-    return { dx: tf.mul(tf.reshape(tf.div(dy, this.h * this.w), [n, 1, 1, c]), tf.ones([1, this.h, this.w, 1])), grads: {} };
+    return {
+      dx: tf.mul(tf.reshape(tf.div(dy, this.h * this.w), [n, 1, 1, c]), tf.ones([1, this.h, this.w, 1])),
+      grads: {},
+    };
   }
 }
 
@@ -261,7 +310,10 @@ class LogSoftmax implements Layer {
   readonly moduleType = null;
   records: BlockName | null = null;
   readonly outShape: Shape;
-  constructor(readonly spec: Spec<"logsoftmax">, inShape: Shape) {
+  constructor(
+    readonly spec: Spec<"logsoftmax">,
+    inShape: Shape,
+  ) {
     this.outShape = [...inShape];
   }
   forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
@@ -275,7 +327,12 @@ class LogSoftmax implements Layer {
 }
 
 /** The layer list from the architecture data; BatchNorm layers get their running-state holders. */
-export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnState: (name: string) => BnState, label: string): Layer[] {
+export function buildLayers(
+  layers: readonly LayerSpec[],
+  inputShape: Shape,
+  bnState: (name: string) => BnState,
+  label: string,
+): Layer[] {
   const records = recordedBlocks(layers);
   let shape: Shape = [...inputShape];
   const built: Layer[] = [];
@@ -283,7 +340,8 @@ export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnS
     let layer: Layer;
     switch (spec.type) {
       case "conv2d":
-        if (shape[0] !== spec.inChannels) throw new Error(`${label} CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
+        if (shape[0] !== spec.inChannels)
+          throw new Error(`${label} CNN: ${spec.name} gets ${shape[0]} channels, expects ${spec.inChannels}`);
         if (spec.kernel % 2 !== 1) throw new Error(`${label} CNN: ${spec.name} needs an odd kernel for "same" padding`);
         layer = new Conv2d(spec, shape);
         break;
@@ -310,7 +368,8 @@ export function buildLayers(layers: readonly LayerSpec[], inputShape: Shape, bnS
         layer = new GlobalAvgPool(spec, shape);
         break;
       case "linear":
-        if (shape.length !== 1 || shape[0] !== spec.inFeatures) throw new Error(`${label} CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
+        if (shape.length !== 1 || shape[0] !== spec.inFeatures)
+          throw new Error(`${label} CNN: ${spec.name} gets [${shape.join(", ")}], expects [${spec.inFeatures}]`);
         layer = new Linear(spec);
         break;
       case "logsoftmax":

@@ -1,8 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
 import {
-  CNN_BUFFERS, CNN_LAYERS, CNN_PARAMS, INPUT_SHAPE, validateLabels, validateOptimizerState,
-  type BlockName, type CnnForwardOptions, type CnnForwardResult, type CnnModel, type CnnTensors, type FloatArray,
-  type ParamSpec, type SgdStep, type SummaryRow,
+  CNN_BUFFERS,
+  CNN_LAYERS,
+  CNN_PARAMS,
+  INPUT_SHAPE,
+  validateLabels,
+  validateOptimizerState,
+  type BlockName,
+  type CnnForwardOptions,
+  type CnnForwardResult,
+  type CnnModel,
+  type CnnTensors,
+  type FloatArray,
+  type ParamSpec,
+  type SgdStep,
+  type SummaryRow,
 } from "@nnspec/spec";
 import { buildLayers, type BnState, type ForwardContext, type Layer, type Saved } from "./layers.ts";
 import { channelSum, channelSumByPool, channelSumByReduce, filterFromTorch, filterToTorchFlat } from "./ops.ts";
@@ -68,12 +80,16 @@ export class TfjsCnnModel implements CnnModel {
     this.channelSum = options.channelSum;
     this.affineByGemm = options.affineByGemm === true;
     const flat = new Float32Array(TOTAL);
-    CNN_PARAMS.forEach((p, i) => flat.set(checked(this.label, "parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]));
+    for (const [i, p] of CNN_PARAMS.entries()) {
+      flat.set(checked(this.label, "parameters", p.name, init.parameters[p.name], p.size), OFFSETS[i]);
+    }
     for (const l of CNN_LAYERS) {
       if (l.type !== "batchnorm2d") continue;
       const buf = (role: string, fresh: number) => {
         const spec = CNN_BUFFERS.find((b) => b.layer === l.name && b.role === role)!;
-        return init.buffers ? checked(this.label, "buffers", spec.name, init.buffers[spec.name], spec.size) : new Float32Array(spec.size).fill(fresh);
+        return init.buffers
+          ? checked(this.label, "buffers", spec.name, init.buffers[spec.name], spec.size)
+          : new Float32Array(spec.size).fill(fresh);
       };
       this.bn.set(l.name, {
         runningMean: tf.tensor1d(Float32Array.from(buf("running_mean", 0))),
@@ -100,10 +116,12 @@ export class TfjsCnnModel implements CnnModel {
   private paramViews(): Map<string, tf.Tensor> {
     if (!this.views) {
       const p = this.params;
-      this.views = new Map(tf.tidy(() => {
-        const parts = tf.split(p, SIZES);
-        return CNN_PARAMS.map((spec, i) => [spec.name, tf.keep(toTfLayout(spec, parts[i]!))] as const);
-      }));
+      this.views = new Map(
+        tf.tidy(() => {
+          const parts = tf.split(p, SIZES);
+          return CNN_PARAMS.map((spec, i) => [spec.name, tf.keep(toTfLayout(spec, parts[i]!))] as const);
+        }),
+      );
     }
     return this.views;
   }
@@ -111,9 +129,15 @@ export class TfjsCnnModel implements CnnModel {
   private context(train: boolean, dropout: CnnForwardOptions["dropout"]): ForwardContext {
     const views = this.paramViews();
     return {
-      train, dropout: train && dropout ? dropout : null, affineByGemm: this.affineByGemm,
-      channelSum: (x2d) => this.channelSum === "gemm" ? channelSum(x2d, this.ones(x2d.shape[0]))
-        : this.channelSum === "pool" ? channelSumByPool(x2d) : channelSumByReduce(x2d),
+      train,
+      dropout: train && dropout ? dropout : null,
+      affineByGemm: this.affineByGemm,
+      channelSum: (x2d) =>
+        this.channelSum === "gemm"
+          ? channelSum(x2d, this.ones(x2d.shape[0]))
+          : this.channelSum === "pool"
+            ? channelSumByPool(x2d)
+            : channelSumByReduce(x2d),
       param: (name) => {
         const t = views.get(name);
         if (!t) throw new Error(`${this.label} CNN: no parameter ${name}`);
@@ -143,8 +167,10 @@ export class TfjsCnnModel implements CnnModel {
 
   async forward(x: FloatArray, n: number, options: CnnForwardOptions): Promise<CnnForwardResult> {
     this.live();
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${this.label} CNN: batch size must be a positive integer, got ${n}`);
-    if (x.length !== n * PER_SAMPLE) throw new Error(`${this.label} CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`${this.label} CNN: batch size must be a positive integer, got ${n}`);
+    if (x.length !== n * PER_SAMPLE)
+      throw new Error(`${this.label} CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
     this.releasePending();
     const train = options.mode === "train";
     const ctx = this.context(train, options.dropout);
@@ -160,7 +186,8 @@ export class TfjsCnnModel implements CnnModel {
         const r = layer.forward(a, ctx);
         a = r.y;
         saved.push(r.saved);
-        if (record && layer.records) blocks.push([layer.records, a.rank === 4 ? tf.transpose(a, [0, 3, 1, 2]) : tf.clone(a)]);
+        if (record && layer.records)
+          blocks.push([layer.records, a.rank === 4 ? tf.transpose(a, [0, 3, 1, 2]) : tf.clone(a)]);
       }
       return { logProbs: a as tf.Tensor2D, saved, blocks };
     });
@@ -210,11 +237,13 @@ export class TfjsCnnModel implements CnnModel {
         g = r.dx;
         gSum = r.dxChannelSum;
       }
-      return tf.concat(CNN_PARAMS.map((p) => {
-        const t = byName[p.name];
-        if (!t) throw new Error(`${this.label} CNN: backward produced no gradient for ${p.name}`);
-        return toTorchFlat(p, t);
-      })) as tf.Tensor1D;
+      return tf.concat(
+        CNN_PARAMS.map((p) => {
+          const t = byName[p.name];
+          if (!t) throw new Error(`${this.label} CNN: backward produced no gradient for ${p.name}`);
+          return toTorchFlat(p, t);
+        }),
+      ) as tf.Tensor1D;
     });
     this.releasePending();
     this.grads?.dispose();
@@ -297,7 +326,12 @@ export class TfjsCnnModel implements CnnModel {
     if (this.disposed) return;
     this.releasePending();
     this.dropViews();
-    tf.dispose([this.params, ...(this.momentumBuf ? [this.momentumBuf] : []), ...(this.grads ? [this.grads] : []), ...this.onesCache.values()]);
+    tf.dispose([
+      this.params,
+      ...(this.momentumBuf ? [this.momentumBuf] : []),
+      ...(this.grads ? [this.grads] : []),
+      ...this.onesCache.values(),
+    ]);
     for (const st of this.bn.values()) tf.dispose([st.runningMean, st.runningVar]);
     this.onesCache.clear();
     this.grads = null;

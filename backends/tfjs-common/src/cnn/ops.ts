@@ -60,7 +60,12 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number): tf
   const p = (k - 1) / 2;
   const xT = tf.transpose(x, [3, 1, 2, 0]);
   const dyT = tf.transpose(dy, [1, 2, 0, 3]);
-  const g = tf.conv2d(xT, dyT, 1, [[0, 0], [p, p], [p, p], [0, 0]]);
+  const g = tf.conv2d(xT, dyT, 1, [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ]);
   return tf.transpose(g, [1, 2, 0, 3]);
 }
 
@@ -81,13 +86,21 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor
  */
 export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D, size: number): tf.Tensor4D {
   const [n, h, w, c] = input.shape;
-  if (h % size !== 0 || w % size !== 0) throw new Error(`maxPoolGrad: input ${h}×${w} is not a multiple of the window ${size}`);
+  if (h % size !== 0 || w % size !== 0)
+    throw new Error(`maxPoolGrad: input ${h}×${w} is not a multiple of the window ${size}`);
   return tf.tidy(() => {
-    const rows = n * (h / size), cols = w / size, k = size * size;
-    const windows = [rows, size, cols, size, c], pooled = [rows, 1, cols, 1, c];
+    const rows = n * (h / size),
+      cols = w / size,
+      k = size * size;
+    const windows = [rows, size, cols, size, c],
+      pooled = [rows, 1, cols, 1, c];
     // max − x is exactly 0 at the window's maxima and > 0 elsewhere; step(·, alpha) maps those to alpha and 1.
     const belowMax = tf.sub(tf.reshape(output, pooled), tf.reshape(input, windows));
-    const rank = tf.tensor(Array.from({ length: k }, (_, i) => k - i), [1, size, 1, size, 1], "float32");
+    const rank = tf.tensor(
+      Array.from({ length: k }, (_, i) => k - i),
+      [1, size, 1, size, 1],
+      "float32",
+    );
     const score = tf.mul(tf.step(belowMax, k + 1), rank);
     const threshold = tf.sub(tf.maxPool(tf.reshape(score, [n, h, w, c]) as tf.Tensor4D, size, size, "valid"), 0.5);
     const firstMax = tf.step(tf.sub(score, tf.reshape(threshold, pooled)));

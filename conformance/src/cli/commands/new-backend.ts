@@ -36,7 +36,11 @@ function versionOf(pkg: string): string {
   for (;;) {
     const file = join(dir, "package.json");
     if (existsSync(file)) {
-      const json = parseWith(z.object({ name: z.string(), version: z.string() }).passthrough(), JSON.parse(readFileSync(file, "utf8")) as unknown, file);
+      const json = parseWith(
+        z.object({ name: z.string(), version: z.string() }).passthrough(),
+        JSON.parse(readFileSync(file, "utf8")) as unknown,
+        file,
+      );
       if (json.name === pkg) return json.version;
     }
     const up = dirname(dir);
@@ -62,7 +66,9 @@ export function scaffoldFiles(pkgName: string, versions: ScaffoldVersions): Reco
     exports: { ".": "./src/index.ts" },
     engines: { node: ">=20" },
     scripts: {
-      test: "vitest run", conformance: "nnspec conformance --backend .", "conformance:browser": "nnspec conformance --backend . --browser",
+      test: "vitest run",
+      conformance: "nnspec conformance --backend .",
+      "conformance:browser": "nnspec conformance --backend . --browser",
       typecheck: "tsc --noEmit",
     },
     peerDependencies: { "@nnspec/spec": `^${versions.spec}` },
@@ -76,9 +82,17 @@ export function scaffoldFiles(pkgName: string, versions: ScaffoldVersions): Reco
   };
   const tsconfig = {
     compilerOptions: {
-      target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2022", "DOM"], strict: true,
-      noUncheckedIndexedAccess: true, skipLibCheck: true, allowImportingTsExtensions: true, noEmit: true,
-      verbatimModuleSyntax: true, types: ["node"],
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      lib: ["ES2022", "DOM"],
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      skipLibCheck: true,
+      allowImportingTsExtensions: true,
+      noEmit: true,
+      verbatimModuleSyntax: true,
+      types: ["node"],
     },
     include: ["src", "test"],
   };
@@ -211,8 +225,8 @@ The browser run needs an installed Chromium or Chrome (nothing is downloaded): g
 The full guide: docs/adding-a-backend.md in the nnspec repository.
 `;
   return {
-    "package.json": JSON.stringify(packageJson, null, 2) + "\n",
-    "tsconfig.json": JSON.stringify(tsconfig, null, 2) + "\n",
+    "package.json": `${JSON.stringify(packageJson, null, 2)}\n`,
+    "tsconfig.json": `${JSON.stringify(tsconfig, null, 2)}\n`,
     "src/index.ts": index,
     "test/conformance.test.ts": test,
     "test/browser.test.ts": browserTest,
@@ -225,13 +239,20 @@ The full guide: docs/adding-a-backend.md in the nnspec repository.
  * Write the scaffold to `<dir>/<unscoped name>`: all files go into a temporary sibling folder first, which is then
  * renamed into place, so a failure never leaves a half-written package. A non-empty target is never touched.
  */
-export async function scaffoldBackend(pkgName: string, parentDir: string, versions?: ScaffoldVersions): Promise<string> {
+export async function scaffoldBackend(
+  pkgName: string,
+  parentDir: string,
+  versions?: ScaffoldVersions,
+): Promise<string> {
   const target = resolve(parentDir, pkgName.replace(/^@[^/]+\//, ""));
   if (existsSync(target)) {
     if (!statSync(target).isDirectory()) throw new UsageError(`${target} exists and is not a folder`);
     if (readdirSync(target).length > 0) throw new UsageError(`${target} is not empty; refusing to overwrite it`);
   }
-  const files = scaffoldFiles(pkgName, versions ?? { spec: versionOf("@nnspec/spec"), conformance: versionOf("@nnspec/conformance") });
+  const files = scaffoldFiles(
+    pkgName,
+    versions ?? { spec: versionOf("@nnspec/spec"), conformance: versionOf("@nnspec/conformance") },
+  );
   await mkdir(dirname(target), { recursive: true });
   const tmp = await mkdtemp(join(dirname(target), ".nnspec-new-backend-"));
   try {

@@ -22,19 +22,29 @@ it("nnspec bench in Chromium", async () => {
   const job = parseWith(benchJobSchema, await commands.nnspecBenchJob(), "the bench job ($NNSPEC_BENCH_JOB)");
   // In order, whether awaited or not (progress lines are fire-and-forget).
   let queue: Promise<void> = Promise.resolve();
-  const send = (m: WorkerMessage): Promise<void> => (queue = queue.then(() => commands.nnspecBenchSend(JSON.stringify(m))));
+  const send = (m: WorkerMessage): Promise<void> =>
+    (queue = queue.then(() => commands.nnspecBenchSend(JSON.stringify(m))));
   let heapPeak = 0;
-  const sampleHeap = () => { heapPeak = Math.max(heapPeak, jsHeapBytes() ?? 0); };
+  const sampleHeap = () => {
+    heapPeak = Math.max(heapPeak, jsHeapBytes() ?? 0);
+  };
   // Timers fire only between awaits; the samples at each result catch the rest.
   const sampler = setInterval(sampleHeap, 100);
   try {
     await runMeasurements({
-      job, processAt: pageAt, io: await suiteFixtureIO(),
+      job,
+      processAt: pageAt,
+      io: await suiteFixtureIO(),
       send: (m) => {
         sampleHeap();
         // The JS heap peak travels as a note with the final (empty) data message; RSS is added by the server side.
         if (m.type === "data" && Object.keys(m.patch).length === 0 && heapPeak > 0) {
-          return send({ ...m, patch: { note: `JS heap high-water mark in the page (performance.memory.usedJSHeapSize, sampled): ${(heapPeak / 2 ** 20).toFixed(0)} MiB` } });
+          return send({
+            ...m,
+            patch: {
+              note: `JS heap high-water mark in the page (performance.memory.usedJSHeapSize, sampled): ${(heapPeak / 2 ** 20).toFixed(0)} MiB`,
+            },
+          });
         }
         return send(m);
       },

@@ -26,10 +26,18 @@ export function registerStart(program: Command): void {
       const sweep = await runSweep({ backend, outDir: join(out, "sweep"), replace: true });
       console.log(sweep.table);
       console.log(pc.bold("\n2/2 conformance: reference backend"));
-      const report = await runConformance({ backend: "reference", aliases: WORKSPACE_BACKENDS, reportPath: join(out, "conformance-reference.json") });
+      const report = await runConformance({
+        backend: "reference",
+        aliases: WORKSPACE_BACKENDS,
+        reportPath: join(out, "conformance-reference.json"),
+      });
       console.log(`\n${pc.bold("results in")} ${out}`);
-      console.log(`  sweep/               table (sweep.json) and ${sweep.files.filter((f) => f.endsWith(".png")).length} PNG + ${sweep.files.filter((f) => f.endsWith(".svg")).length} SVG error curves`);
-      console.log(`  conformance-reference.json   ${report.summary.passed} passed, ${report.summary.failed} failed, ${report.summary.notImplemented} not implemented`);
+      console.log(
+        `  sweep/               table (sweep.json) and ${sweep.files.filter((f) => f.endsWith(".png")).length} PNG + ${sweep.files.filter((f) => f.endsWith(".svg")).length} SVG error curves`,
+      );
+      console.log(
+        `  conformance-reference.json   ${report.summary.passed} passed, ${report.summary.failed} failed, ${report.summary.notImplemented} not implemented`,
+      );
       if (report.summary.failed > 0) process.exitCode = EXIT.fault;
     });
 }

@@ -14,18 +14,27 @@ export function compareSummary(actual: readonly SummaryRow[], expected: readonly
   for (let i = 0; i < Math.max(actual.length, expected.length); i++) {
     const a = actual[i];
     const e = expected[i];
-    if (!a) { problems.push(`row ${i + 1}: missing (spec has ${e!.layer} ${shape(e!.outputShape)} ${e!.params})`); continue; }
-    if (!e) { problems.push(`row ${i + 1}: extra row ${a.layer} ${shape(a.outputShape)} ${a.params}`); continue; }
+    if (!a) {
+      problems.push(`row ${i + 1}: missing (spec has ${e!.layer} ${shape(e!.outputShape)} ${e!.params})`);
+      continue;
+    }
+    if (!e) {
+      problems.push(`row ${i + 1}: extra row ${a.layer} ${shape(a.outputShape)} ${a.params}`);
+      continue;
+    }
     const diffs: string[] = [];
     if (a.layer !== e.layer) diffs.push(`layer ${a.layer} ≠ ${e.layer}`);
-    if (shape(a.outputShape) !== shape(e.outputShape)) diffs.push(`output ${shape(a.outputShape)} ≠ ${shape(e.outputShape)}`);
+    if (shape(a.outputShape) !== shape(e.outputShape))
+      diffs.push(`output ${shape(a.outputShape)} ≠ ${shape(e.outputShape)}`);
     if (a.params !== e.params) diffs.push(`params ${a.params} ≠ ${e.params}`);
     if (diffs.length > 0) problems.push(`row ${i + 1} (${e.layer}): ${diffs.join(", ")}`);
   }
   return problems;
 }
 
-const summaryCliSchema = z.object({ backend: z.string().min(1, "must not be empty"), precision: z.enum(["float32", "float64"]).optional() }).strict();
+const summaryCliSchema = z
+  .object({ backend: z.string().min(1, "must not be empty"), precision: z.enum(["float32", "float64"]).optional() })
+  .strict();
 
 export function registerSummary(program: Command): void {
   program
