@@ -207,7 +207,8 @@ describe("packed packages installed outside the workspace", () => {
     const reference = installed("@nnspec/backend-reference");
     expect(reference.exports?.["."]).toEqual({ types: "./dist/index.d.ts", default: "./dist/index.js" });
     // Every entry (the root and any subpath) is compiled JavaScript from dist/, never a .ts source.
-    for (const entry of Object.values(reference.exports ?? {})) expect(JSON.stringify(entry)).toMatch(/^\{"types":"\.\/dist\/[^"]+\.d\.ts","default":"\.\/dist\/[^"]+\.js"\}$/);
+    for (const entry of Object.values(reference.exports ?? {}))
+      expect(JSON.stringify(entry)).toMatch(/^\{"types":"\.\/dist\/[^"]+\.d\.ts","default":"\.\/dist\/[^"]+\.js"\}$/);
     expect(reference.peerDependencies?.["@nnspec/spec"]).toMatch(/^\^\d+\.\d+\.\d+$/);
     expect(reference.dependencies?.tsx).toBeUndefined();
     expect(installed("@nnspec/conformance").bin).toEqual({ nnspec: "./bin/nnspec-dist.js" });
