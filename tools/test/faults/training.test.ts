@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "@nnspec/conformance";
 import { loadCheckpoint, runRecordSchema, type RunRecord } from "../../src/train/index.ts";
@@ -115,7 +115,15 @@ describe.runIf(mnistDir)(
       expect(rec.checkpoint).toMatchObject({ globalStep: rec.stop!.step });
       if (rec.batchLoss.length > 0) expect(existsSync(join(out, "loss.png"))).toBe(true);
       const args = resumeArgs(r.stderr);
-      expect(args).toEqual(["train", "--resume", join(out, "checkpoint.json"), "--out", out, "--data-dir", mnistDir!]);
+      expect(args).toEqual([
+        "train",
+        "--resume",
+        join(out, "checkpoint.json"),
+        "--out",
+        out,
+        "--data-dir",
+        resolve(mnistDir!),
+      ]); // the command names the folder as an absolute, normalised path
       const resumed = await nnspec(args);
       expect(resumed.code, resumed.stderr).toBe(EXIT.ok);
       const done = await record(out);
