@@ -299,10 +299,9 @@ export async function createBackend(options: Record<string, unknown> = {}): Prom
     precision: "float32",
     environment: "node",
     device: `PyTorch ${torch} CPU, ${String(hello.header.threads)} thread(s), python3 subprocess (the peer; batches and dropout masks from nnspec)`,
-    // What `nnspec conformance --backend ./tools/src/peer/pytorch-backend.ts` passes at float32 tolerances. Not
-    // cnn.backward: PyTorch's float32 conv-bias gradients (exactly 0 in exact arithmetic: each conv feeds a
-    // BatchNorm) come out near 1.2e-7, above the float32 atol of 1e-7, in 7 of its checks.
-    capabilities: CNN_CAPABILITIES.filter((c) => c !== "cnn.backward"),
+    // All of them: `nnspec conformance --backend ./tools/src/peer/pytorch-backend.ts` passes every CNN check at
+    // float32 tolerances (spec/src/tolerance.ts).
+    capabilities: [...CNN_CAPABILITIES],
   };
   return {
     manifest,
