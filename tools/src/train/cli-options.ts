@@ -27,6 +27,7 @@ export const trainCliSchema = z
     seed: cliInt(0).pipe(z.number().max(0xffffffff, "must fit in 32 bits")),
     limit: cliInt(1).pipe(z.number().max(60000, "must be ≤ 60000 (the MNIST training set)")).optional(),
     testLimit: cliInt(1).pipe(z.number().max(10000, "must be ≤ 10000 (the MNIST test set)")).optional(),
+    threads: cliInt(1).pipe(z.number().max(64, "must be ≤ 64")).optional(),
     evalBatch: cliInt(1).pipe(z.number().max(10000, "must be ≤ 10000 (the MNIST test set)")),
     maxLr: cliPositiveNumber,
     /** A named recipe (spec RECIPES) or a recipe .json; options typed on the command line override its settings. */

@@ -202,6 +202,10 @@ export function registerTrain(program: Command): void {
     .option("--seed <n>", "seed for init, data order and dropout", "1")
     .option("--limit <n>", "train on the first N images of the seed-shuffled training set")
     .option("--test-limit <n>", "evaluate on the first N test images")
+    .option(
+      "--threads <n>",
+      "threads option passed to the backend (backends that offer one: reference, tfjs-wasm, wasm, the PyTorch peer); default: the backend's own (on --resume: the checkpoint's)",
+    )
     .option("--eval-batch <n>", "evaluation batch size", "1000")
     .option("--max-lr <lr>", "OneCycle max learning rate", "0.05")
     .option(
@@ -246,7 +250,10 @@ export function registerTrain(program: Command): void {
         ck?.settingsRecorded && !fromCli("precision")
           ? (ck.training.backendOptions.precision ?? o.precision)
           : o.precision;
-      const backend = await loadCnnBackend(specifier, { precision });
+      // Threads change speed, not results' meaning; a resume keeps the recorded count unless --threads is typed.
+      const threadsText = fromCli("threads") ? String(o.threads) : ck?.training.backendOptions.threads;
+      const threads = threadsText !== undefined ? Number(threadsText) : undefined;
+      const backend = await loadCnnBackend(specifier, { precision, ...(threads !== undefined ? { threads } : {}) });
       let releaseSignals = () => {};
       try {
         const m = backend.manifest;
@@ -311,7 +318,7 @@ export function registerTrain(program: Command): void {
             evalBatchSize: o.evalBatch,
             checkpointPath,
             backendSpecifier: specifier.startsWith(".") ? resolve(specifier) : specifier,
-            backendOptions: { precision },
+            backendOptions: { precision, ...(threads !== undefined ? { threads: String(threads) } : {}) },
             shouldStop: () => signal !== null,
             ...(recipe ? { recipe } : {}),
             ...(o.limit !== undefined ? { limit: o.limit } : {}),
