@@ -1,55 +1,93 @@
 import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { collectChecks, runChecks, tally } from "@nnspec/conformance";
+import { loadBackend } from "@nnspec/conformance/node";
 import {
+  CNN_CAPABILITIES,
   CNN_PARAMS,
-  DROPOUT_LAYERS,
-  dropoutKeeps,
   initBuffers,
   initParameters,
   mulberry32,
   SpecValidationError,
+  type Backend,
 } from "@nnspec/spec";
-import { loadWorkspaceBackend } from "../src/workspace-backends.ts";
-import { createBackend, dropoutMaskBytes } from "../src/peer/pytorch-backend.ts";
+import { loadWorkspaceBackend, pytorchCommand } from "../src/workspace-backends.ts";
 
+// The "pytorch" tool backend is backends/pytorch/backend.py loaded through the judge's cmd: loader with the
+// training peer's settings (1 thread): these tests check that wiring and that this configuration is correct.
 const hasTorch = spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+const golden = fileURLToPath(new URL("../../fixtures/cnn/ties-batch2-seed3.json", import.meta.url));
 
-describe("PyTorch peer: what is computed in TypeScript", () => {
-  it("dropout masks follow the contract's rule (dropoutKeeps) element by element", () => {
-    for (const l of DROPOUT_LAYERS) {
-      const mask = dropoutMaskBytes(9, l.index, 4, l.p, 2 * 16 * 14 * 14);
-      for (let i = 0; i < mask.length; i++)
-        if (mask[i] !== (dropoutKeeps(9, l.index, 4, i, l.p) ? 1 : 0)) throw new Error(`layer ${l.index} element ${i}`);
-      const kept = mask.reduce((a, b) => a + b, 0) / mask.length;
-      expect(Math.abs(kept - (1 - l.p))).toBeLessThan(0.03);
-    }
-  });
+async function withPytorch<T>(options: Record<string, unknown>, f: (b: Backend) => Promise<T>): Promise<T> {
+  const backend = await loadWorkspaceBackend("pytorch", options);
+  try {
+    return await f(backend);
+  } finally {
+    await backend.dispose?.();
+  }
+}
 
-  it("options are validated: float32 only, threads ≥ 1, unknown options refused", async () => {
-    await expect(createBackend({ precision: "float64" })).rejects.toThrow(/float32 only/);
-    await expect(createBackend({ threads: 0 })).rejects.toBeInstanceOf(SpecValidationError);
-    await expect(createBackend({ device: "cuda" })).rejects.toThrow(/device/);
+describe("pytorch tool backend: options", () => {
+  it("are validated before anything starts: precision float32/float64, threads ≥ 1, onednn a boolean, unknown options refused", async () => {
+    await expect(loadWorkspaceBackend("pytorch", { precision: "float16" })).rejects.toBeInstanceOf(SpecValidationError);
+    await expect(loadWorkspaceBackend("pytorch", { threads: 0 })).rejects.toBeInstanceOf(SpecValidationError);
+    await expect(loadWorkspaceBackend("pytorch", { onednn: "yes" })).rejects.toBeInstanceOf(SpecValidationError);
+    await expect(loadWorkspaceBackend("pytorch", { device: "cuda" })).rejects.toThrow(/device/);
   });
 
   it("a missing python is a load error that names it and the Debian package", async () => {
-    await expect(createBackend({ python: "/nonexistent/python3" })).rejects.toThrow(
-      /\/nonexistent\/python3.*python3-torch/,
+    await expect(loadWorkspaceBackend("pytorch", { python: "/nonexistent/python3" })).rejects.toThrow(
+      /\/nonexistent\/python3[\s\S]*python3-torch/,
+    );
+  });
+
+  it("the cmd: line quotes its words, so a path with blanks or quotes stays one word", () => {
+    expect(pytorchCommand("/opt/my python/it's/python3")).toMatch(
+      /^cmd:'\/opt\/my python\/it'\\''s\/python3' '.*\/backends\/pytorch\/backend\.py'$/,
     );
   });
 });
 
-describe.runIf(hasTorch)("PyTorch peer: the same step as the reference backend", () => {
+describe.runIf(hasTorch)("pytorch tool backend: backends/pytorch with the training peer's settings", () => {
+  it("is the judged backend: its manifest, 1 thread by default, the threads option reaching torch", async () => {
+    await withPytorch({}, async (b) => {
+      expect(b.manifest).toMatchObject({ name: "pytorch", precision: "float32", environment: "process" });
+      expect(b.manifest.capabilities).toEqual(expect.arrayContaining([...CNN_CAPABILITIES]));
+      expect(b.manifest.device).toMatch(/^PyTorch \d+\.\d+\S* CPU \(oneDNN\), float32, 1 thread\(s\)/);
+    });
+    await withPytorch({ threads: 2, precision: "float64", onednn: false }, async (b) => {
+      expect(b.manifest.precision).toBe("float64");
+      expect(b.manifest.device).toMatch(/ CPU, float64, 2 thread\(s\)/);
+    });
+  });
+
+  it("backend.py checks its own options too (a judge sends them unchecked)", async () => {
+    const line = pytorchCommand("/usr/bin/python3");
+    await expect(loadBackend(line, { threads: true })).rejects.toThrow(/option "threads": True is not a thread count/);
+    await expect(loadBackend(line, { onednn: 1 })).rejects.toThrow(/option "onednn": 1 is not a yes\/no/);
+    await expect(loadBackend(line, { cores: 2 })).rejects.toThrow(/unknown option "cores"/);
+  });
+
+  it("passes every CNN check of a golden at float32 tolerances", async () => {
+    const checks = await collectChecks({ onlyFixtures: [golden], precision: "float32" });
+    expect(checks.length).toBeGreaterThan(0);
+    const results = await withPytorch({}, (b) => runChecks(b, checks));
+    const bad = results.filter((r) => r.status !== "pass");
+    expect(bad.map((r) => `${r.id}: ${r.status} ${r.detail}`)).toEqual([]);
+    expect(tally(results).passed).toBe(checks.length);
+  }, 240_000);
+
   it("same parameters, batch and dropout masks: the loss, gradients and SGD step agree with reference float64 to float32 rounding", async () => {
-    const peer = await createBackend({});
+    const peer = await loadWorkspaceBackend("pytorch");
     const ref = await loadWorkspaceBackend("reference", { precision: "float64" });
     try {
-      expect(peer.manifest).toMatchObject({ name: "pytorch", precision: "float32" });
       const rand = mulberry32(3);
       const n = 8;
       const x = Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4);
       const labels = Array.from({ length: n }, (_, i) => (i * 7) % 10);
       const init = { parameters: initParameters(5), buffers: initBuffers() };
-      const run = async (b: typeof peer) => {
+      const run = async (b: Backend) => {
         const m = await b.cnn!.create(init);
         const { logProbs } = await m.forward(x, n, { mode: "train", dropout: { seed: 5, step: 2 } });
         const { loss } = await m.backward(labels);
@@ -86,16 +124,13 @@ describe.runIf(hasTorch)("PyTorch peer: the same step as the reference backend",
     }
   });
 
-  it("an error inside python is one line naming it, and the peer keeps serving", async () => {
-    const peer = await createBackend({});
-    try {
-      const m = await peer.cnn!.create({ parameters: initParameters(1) });
-      await expect(m.backward([1])).rejects.toThrow(/0 labels|1 labels for a batch of 0/);
-      await expect(m.gradients()).rejects.toThrow(/PyTorch peer: .*/);
+  it("an error inside python is that call's error, and the backend keeps serving", async () => {
+    await withPytorch({}, async (b) => {
+      const m = await b.cnn!.create({ parameters: initParameters(1) });
+      await expect(m.backward([1])).rejects.toThrow(/train-mode forward/);
+      await expect(m.forward(new Float32Array(783), 1, { mode: "eval" })).rejects.toThrow(/783 values/);
       const { logProbs } = await m.forward(new Float32Array(784), 1, { mode: "eval" });
       expect(logProbs).toHaveLength(10);
-    } finally {
-      await peer.dispose?.();
-    }
+    });
   });
 });

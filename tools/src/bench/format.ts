@@ -1,4 +1,5 @@
 import { browserReps } from "./browser.ts";
+import { FALLBACK_NOTE_PREFIX, FALLBACK_REPS, isCpuFallback, skippedForFallback } from "./fallback.ts";
 import { INFERENCE_ONLY, NO_MNIST, stageOf } from "./protocol.ts";
 import { BENCH_CHECK_GROUPS, type BenchEntry, type BenchResults, type BenchStats } from "@nnspec/spec";
 
@@ -70,7 +71,26 @@ export function browserNote(r: BenchResults): string | null {
 }
 
 /** A software adapter (SwiftShader, lavapipe…) runs "GPU" code on the CPU: its speeds say nothing about a GPU. */
-export const onCpuFallback = (e: BenchEntry) => /fallback|swiftshader|llvmpipe|lavapipe/i.test(e.device);
+export const onCpuFallback = (e: BenchEntry) => isCpuFallback(e.device);
+
+/** A row that ran the reduced budget of a CPU fallback adapter (its worker said so in a note). */
+export const reducedForFallback = (e: BenchEntry) => e.notes.some((n) => n.startsWith(FALLBACK_NOTE_PREFIX));
+
+/** A row whose MNIST training was not run because its adapter is a CPU fallback. */
+export const mnistSkippedForFallback = (e: BenchEntry) => e.phases.some(skippedForFallback);
+
+/** The rule for CPU fallback rows, stated under the table; null when no row ran on one. */
+export function fallbackNote(r: BenchResults): string | null {
+  const rows = r.entries.filter((e) => reducedForFallback(e) || mnistSkippedForFallback(e)).map((e) => e.id);
+  if (rows.length === 0) return null;
+  return (
+    `Rows ${rows.join(", ")} report a CPU fallback adapter in their device line (software such as SwiftShader runs the ` +
+    "GPU kernels on the CPU: WebGPU trains the CNN at a few images/s or less there), so they ran a reduced budget: " +
+    `${FALLBACK_REPS.train} timed repetition after warm-up for CNN training and for inference at batch 128, ${FALLBACK_REPS.infer1} at batch 1 ` +
+    "(the 2-2-2 figure keeps its budget), and no MNIST training (the row's phase detail gives the time it would take at the measured speed). " +
+    "A backend on a hardware adapter gets the full budget."
+  );
+}
 
 /** Every row's device as its manifest names it (adapter, threads, build), with CPU fallbacks said plainly. */
 export function deviceNote(r: BenchResults): string {
@@ -136,9 +156,11 @@ export function accuracyCell(e: BenchEntry): string {
     ? `${(100 * t.testAccuracy).toFixed(2)}%`
     : missedMnist(e)
       ? "— (no MNIST)"
-      : inferenceOnly(e)
-        ? `— (${INFERENCE_ONLY})`
-        : "—";
+      : mnistSkippedForFallback(e)
+        ? "— (CPU fallback)"
+        : inferenceOnly(e)
+          ? `— (${INFERENCE_ONLY})`
+          : "—";
 }
 
 /** The main table: one row per entry. */
@@ -223,7 +245,13 @@ export function settingsLine(r: BenchResults): string {
   const trained = r.entries.some((e) => e.training);
   const budget = trained
     ? `MNIST ${s.epochs} epoch(s) on ${data}, evaluated on ${test}; batch ${s.batchSize}, OneCycle max lr ${s.maxLr}, seed ${s.seed}`
-    : `no MNIST training ran (${r.entries.some(missedMnist) ? "no MNIST data: set MNIST_DIR or --data-dir" : "no row trained"}); seed ${s.seed}`;
+    : `no MNIST training ran (${
+        r.entries.some(missedMnist)
+          ? "no MNIST data: set MNIST_DIR or --data-dir"
+          : r.entries.some(mnistSkippedForFallback)
+            ? "CPU fallback adapters skip it"
+            : "no row trained"
+      }); seed ${s.seed}`;
   return (
     `mode ${s.mode}: ${budget}; ` +
     `speeds are medians of ${s.reps} timed repetitions (batch-1 inference: ${Math.max(10, 4 * s.reps)}; min–max in brackets) after warm-up; ×N = throughput relative to the PyTorch peer.`

@@ -4,6 +4,7 @@ import {
   accuracyTable,
   browserNote,
   deviceNote,
+  fallbackNote,
   inferencePeerNote,
   machineLine,
   mainTable,
@@ -61,6 +62,7 @@ p.meta{font-size:13px;color:#444}
 <h2>Scoreboard</h2>
 ${table(mainTable(r))}
 <p class="meta">${esc(deviceNote(r).replace(/\*\*/g, ""))}</p>
+${fallbackNote(r) ? `<p class="meta">${esc(fallbackNote(r)!)}</p>` : ""}
 ${browserNote(r) ? `<p class="meta">${esc(browserNote(r)!.replace(/`/g, ""))}</p>` : ""}
 ${inferencePeerNote(r) ? `<p class="meta">${esc(inferencePeerNote(r)!)}</p>` : ""}
 <h2>Accuracy: worst error / tolerance per check group</h2>

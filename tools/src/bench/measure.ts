@@ -17,6 +17,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { calibrate, rateStats, syntheticBatch, timeReps } from "./stats.ts";
+import { fallbackMnistSkip, fallbackNote, isCpuFallback, repsFor } from "./fallback.ts";
 
 /**
  * The bench's measurements, shared by the Node worker (worker.ts) and the in-page bench (page/bench-page.ts), so a
@@ -104,6 +105,10 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
     return;
   }
   const b: Backend = backend;
+  // A CPU fallback adapter, as the backend itself reports it, gets the reduced budget (fallback.ts): hours otherwise.
+  const fallback = isCpuFallback(b.manifest.device);
+  const reps = repsFor(b.manifest.device, job.reps);
+  if (fallback) await data({ note: fallbackNote(b.manifest.device, reps) });
   try {
     await phase("conformance", async () => {
       const t0 = performance.now();
@@ -129,8 +134,17 @@ export async function runMeasurements(host: MeasureHost): Promise<void> {
         );
       return `${summary.passed}/${summary.checks} passed`;
     });
-    await speedPhases(job, b, phase, data);
-    const mnist = b.cnn ? host.mnist(b) : { skip: "no CNN implementation" };
+    const speed = await speedPhases(job, reps, b, phase, data);
+    const mnist = !b.cnn
+      ? { skip: "no CNN implementation" }
+      : fallback
+        ? {
+            skip: fallbackMnistSkip(b.manifest.device, job.settings, {
+              train: speed.trainImagesPerSecond,
+              infer128: speed.inferImagesPerSecondBatch128,
+            }),
+          }
+        : host.mnist(b);
     await phase(
       "mnist-train",
       "run" in mnist ? mnist.run : async () => undefined,
@@ -150,12 +164,14 @@ type PhaseFn = (
   skip?: string,
 ) => Promise<boolean>;
 
+/** The speed phases with `reps` (the job's, or a fallback's reduced ones); returns what was measured. */
 async function speedPhases(
   job: BenchJob,
+  reps: BenchJob["reps"],
   backend: Backend,
   phase: PhaseFn,
   data: (p: BenchPatch) => void | Promise<void>,
-): Promise<void> {
+): Promise<Partial<BenchSpeed>> {
   const speed: Partial<BenchSpeed> = {};
   const { net222, cnn } = backend;
   const seed = job.settings.seed;
@@ -164,7 +180,7 @@ async function speedPhases(
     async () => {
       const lr = NET222_BENCH_LR;
       const steps = await calibrate(16, 200_000, job.net222TargetMs, (n) => net222!.train(CLASS_CONFIG, lr, n));
-      const ms = await timeReps(1, job.reps.net222, () => net222!.train(CLASS_CONFIG, lr, steps));
+      const ms = await timeReps(1, reps.net222, () => net222!.train(CLASS_CONFIG, lr, steps));
       speed.net222StepsPerSecond = rateStats(steps, ms, "steps/s");
       await data({ speed: { net222StepsPerSecond: speed.net222StepsPerSecond } });
       return `${steps} steps per repetition`;
@@ -181,12 +197,13 @@ async function speedPhases(
       const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
       try {
         const sgd = { lr: 0.01, momentum: 0.9, weightDecay: 0 };
-        const ms = await timeReps(1, job.reps.train, async (i) => {
+        const ms = await timeReps(1, reps.train, async (i) => {
           await model.forward(x, n, { mode: "train", dropout: { seed, step: i } });
           await model.backward(labels);
           await model.step(sgd);
         });
-        await data({ speed: { trainImagesPerSecond: rateStats(n, ms, "images/s") } });
+        speed.trainImagesPerSecond = rateStats(n, ms, "images/s");
+        await data({ speed: { trainImagesPerSecond: speed.trainImagesPerSecond } });
       } finally {
         await model.dispose();
       }
@@ -200,10 +217,11 @@ async function speedPhases(
       const model = await cnn!.create({ parameters: initParameters(seed), buffers: initBuffers() });
       try {
         const big = syntheticBatch(128, seed + 1).x;
-        const ms128 = await timeReps(1, job.reps.infer128, () => model.forward(big, 128, { mode: "eval" }));
-        await data({ speed: { inferImagesPerSecondBatch128: rateStats(128, ms128, "images/s") } });
+        const ms128 = await timeReps(1, reps.infer128, () => model.forward(big, 128, { mode: "eval" }));
+        speed.inferImagesPerSecondBatch128 = rateStats(128, ms128, "images/s");
+        await data({ speed: { inferImagesPerSecondBatch128: speed.inferImagesPerSecondBatch128 } });
         const one = syntheticBatch(1, seed + 2).x;
-        const ms1 = await timeReps(5, job.reps.infer1, () => model.forward(one, 1, { mode: "eval" }));
+        const ms1 = await timeReps(5, reps.infer1, () => model.forward(one, 1, { mode: "eval" }));
         await data({ speed: { inferImagesPerSecondBatch1: rateStats(1, ms1, "images/s") } });
       } finally {
         await model.dispose();
@@ -211,4 +229,5 @@ async function speedPhases(
     },
     noCnn,
   );
+  return speed;
 }

@@ -8,6 +8,7 @@ import { runBench } from "../../bench/run-bench.ts";
 import {
   accuracyTable,
   deviceNote,
+  fallbackNote,
   inferencePeerNote,
   machineLine,
   mainTable,
@@ -70,7 +71,7 @@ export function registerBench(program: Command): void {
       });
       const files = await writeBenchOutput(out, results);
       console.log(
-        `\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}\n\n${deviceNote(results).replace(/\*\*/g, "")}${inferencePeerNote(results) ? `\n\n${inferencePeerNote(results)}` : ""}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`,
+        `\n${pc.dim(machineLine(results))}\n${textTable(mainTable(results))}\n\n${deviceNote(results).replace(/\*\*/g, "")}${fallbackNote(results) ? `\n\n${fallbackNote(results)}` : ""}${inferencePeerNote(results) ? `\n\n${inferencePeerNote(results)}` : ""}\n\nworst error / tolerance per check group:\n${textTable(accuracyTable(results))}`,
       );
       console.log(
         `\nwrote ${files.results}\n      ${files.scoreboard}\n      ${files.report}\n      ${files.charts.length} charts in ${resolve(out, "charts")}`,
