@@ -123,10 +123,10 @@ class Dropout(nn.Module):
     def forward(self, x):
         if self.rule is None or not self.training:
             return x
-        seed, step = self.rule
-        keep = dropout_keep(seed, self.index, step, x.numel(), self.p).reshape(x.shape)
+        seed, step, p = self.rule
+        keep = dropout_keep(seed, self.index, step, x.numel(), p).reshape(x.shape)
         # As torch's own dropout: the mask scaled by 1/(1 − p) in the tensor's dtype, then one multiply.
-        return x * (keep.to(x.dtype) / (1 - self.p))
+        return x * (keep.to(x.dtype) / (1 - p))
 
 
 class Net(nn.Module):
@@ -221,7 +221,9 @@ class Model:
         train = options["mode"] == "train"
         dropout = options.get("dropout") if train else None
         for d in (self.net.drop1, self.net.drop2, self.net.drop3):
-            d.rule = (dropout["seed"], dropout["step"]) if dropout else None
+            # A recipe may set the rates per forward (one per dropout layer); else the architecture's p.
+            rates = dropout.get("rates") if dropout else None
+            d.rule = (dropout["seed"], dropout["step"], rates[d.index] if rates else d.p) if dropout else None
         blocks = {} if options.get("record") else None
         self.net.train(train)
         if train:

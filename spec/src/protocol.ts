@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { manifestSchema } from "./backend.ts";
-import { BLOCK_OUTPUTS, type BlockName } from "./cnn/architecture.ts";
+import { BLOCK_OUTPUTS, dropoutRatesProblems, type BlockName } from "./cnn/architecture.ts";
 import {
   FORWARD_NAMES,
   WEIGHT_NAMES,
@@ -101,7 +101,17 @@ const cnnForwardOptionsSchema = z
   .object({
     mode: z.enum(["train", "eval"]),
     dropout: z
-      .object({ seed: z.number().int(), step: z.number().int().min(0) })
+      .object({
+        seed: z.number().int(),
+        step: z.number().int().min(0),
+        rates: z
+          .array(z.number())
+          .superRefine((r, ctx) => {
+            for (const message of dropoutRatesProblems(r)) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+          })
+          .readonly()
+          .optional(),
+      })
       .strict()
       .optional(),
     record: z.boolean().optional(),

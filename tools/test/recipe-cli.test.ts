@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RECIPES } from "@nnspec/spec";
+import { RECIPES, recipeSettings } from "@nnspec/spec";
 import { MNIST_FILES } from "../src/data/index.ts";
 import { recipeFromCli, recipeResumeConflict } from "../src/train/recipe-options.ts";
 import { runRecordSchema } from "../src/train/run-record.ts";
@@ -56,6 +56,19 @@ describe("the recipe from the command line", () => {
     expect(r.augmentation).toEqual(RECIPES["reference-affine"]!.augmentation);
   });
 
+  it("--dropout sets the recipe's rates and says so in its name; the architecture's rates change nothing", async () => {
+    const typed = (k: string) => k === "dropout";
+    const r = await recipeFromCli({ ...cli, dropout: [0.1, 0.1, 0.05] }, typed);
+    expect(r).toMatchObject({ name: "reference +dropout=0.1,0.1,0.05", dropout: [0.1, 0.1, 0.05] });
+    expect(await recipeFromCli({ ...cli, dropout: [0.2, 0.2, 0.15] }, typed)).toEqual(RECIPES.reference);
+    // Absent rates are the architecture's: a record without the field equals one that spells them out.
+    expect(recipeSettings({ ...RECIPES.reference!, dropout: [0.2, 0.2, 0.15] })).toBe(
+      recipeSettings(RECIPES.reference!),
+    );
+    expect(await recipeResumeConflict(RECIPES.reference!, { ...cli, dropout: [0, 0, 0] }, typed)).toMatch(/differs/);
+    expect(await recipeResumeConflict(r, { ...cli, dropout: [0.1, 0.1, 0.05] }, typed)).toBeNull();
+  });
+
   it("a resume refuses a different recipe, augmentation or weight decay, and accepts the same", async () => {
     const saved = RECIPES["reference-affine"]!;
     const typed =
@@ -78,13 +91,23 @@ describe("nnspec train --recipe / --augment (CLI)", () => {
     let r = await nnspec(["train", "--recipe", "fastest"]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(
-      "error: --recipe fastest: not a named recipe (reference, reference-rotate, reference-affine) nor a .json file",
+      "error: --recipe fastest: not a named recipe (reference, reference-rotate, reference-affine, half-dropout) nor a .json file",
     );
     const bad = join(dir, "bad.json");
     await writeFile(bad, JSON.stringify({ name: "x", augmentation: { kind: "rotate", maxDegrees: 400 } }));
     r = await nnspec(["train", "--recipe", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(`error: --recipe ${bad}: field augmentation.maxDegrees: must be in 0..180 degrees`);
+    r = await nnspec(["train", "--dropout", "0.1,0.1"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'error: nnspec train: option --dropout: dropout rates: expected 3 (one per dropout layer), got 2 (got "0.1,0.1")',
+    );
+    r = await nnspec(["train", "--dropout", "0.1,1,x"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /option --dropout: dropout rate 1 \(drop2\): must be in \[0, 1\), got 1; dropout rate 2 \(drop3\): must be in \[0, 1\), got NaN/,
+    );
     r = await nnspec(["train", "--augment", "twist"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/option --augment: .*none.*rotate.*affine.*\(got "twist"\)/);

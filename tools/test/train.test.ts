@@ -5,7 +5,17 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CNN_BUFFERS, CNN_PARAMS, initBuffers, initParameters, SpecValidationError, type Backend } from "@nnspec/spec";
+import {
+  CNN_BUFFERS,
+  CNN_PARAMS,
+  initBuffers,
+  initParameters,
+  recipeSchema,
+  SpecValidationError,
+  type Backend,
+  type CnnForwardOptions,
+  type FloatArray,
+} from "@nnspec/spec";
 import { loadWorkspaceBackend as loadBackend } from "../src/workspace-backends.ts";
 import { loadMnist, MNIST_FILES, type MnistData } from "../src/data/index.ts";
 import {
@@ -242,6 +252,44 @@ describe.runIf(realDir)("training the reference CNN on MNIST", () => {
     const files = await writeTrainPlots(dir, r);
     for (const f of files) expect(existsSync(f)).toBe(true);
     expect((await readFile(files[0]!)).subarray(1, 4).toString()).toBe("PNG");
+  });
+
+  it("sends the recipe's dropout rates with every training forward, and none when the recipe has none", async () => {
+    // A proxy model records what the loop asks of the backend (the backend's use of rates is conformance's check).
+    const seen: CnnForwardOptions[] = [];
+    const cnn = backend.cnn!;
+    const spy: Backend = {
+      ...backend,
+      cnn: {
+        create: async (init) => {
+          const m = await cnn.create(init);
+          return new Proxy(m, {
+            get: (t, k, r) =>
+              k === "forward"
+                ? (x: FloatArray, n: number, opts: CnnForwardOptions) => {
+                    seen.push(opts);
+                    return t.forward(x, n, opts);
+                  }
+                : Reflect.get(t, k, r),
+          });
+        },
+      },
+    };
+    const base = { backend: spy, data, epochs: 1, batchSize: 32, maxLr: 0.05, seed: 3, limit: 64, testLimit: 32 };
+    const rates = [0.1, 0.05, 0];
+    const r = await trainCnn({ ...base, recipe: recipeSchema.parse({ batchSize: 32, epochs: 1, dropout: rates }) });
+    expect(r.recipe.dropout).toEqual(rates);
+    const train = seen.filter((o) => o.mode === "train");
+    expect(train.map((o) => o.dropout)).toEqual([
+      { seed: 3, step: 0, rates },
+      { seed: 3, step: 1, rates },
+    ]);
+    seen.length = 0;
+    await trainCnn(base);
+    expect(seen.filter((o) => o.mode === "train").map((o) => o.dropout)).toEqual([
+      { seed: 3, step: 0 },
+      { seed: 3, step: 1 },
+    ]);
   });
 
   it("is reproducible from the seed, and --resume continues exactly where the checkpoint stopped (momentum included)", async () => {

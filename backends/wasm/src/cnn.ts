@@ -7,6 +7,8 @@ import {
   DROPOUT_LAYERS,
   INPUT_SHAPE,
   NUM_CLASSES,
+  dropoutRate,
+  dropoutRatesProblems,
   layerShapes,
   mix32,
   validateLabels,
@@ -277,6 +279,8 @@ export class WasmCnnModel implements CnnModel {
   private async forwardAll(x: FloatArray, n: number, options: CnnForwardOptions): Promise<CnnForwardResult> {
     if (!Number.isInteger(n) || n < 1) throw new Error(`wasm CNN: batch size must be a positive integer, got ${n}`);
     if (x.length !== n * PIXELS) throw new Error(`wasm CNN: input has ${x.length} values, expected ${n}×${PIXELS}`);
+    const rateProblems = options.dropout?.rates ? dropoutRatesProblems(options.dropout.rates) : [];
+    if (rateProblems.length) throw new Error(`wasm CNN: ${rateProblems.join("; ")}`);
     const train = options.mode === "train";
     if (train) return this.forwardChunk(x, n, options, true);
     // eval is per image: large batches run in chunks so memory stays at the training batch's size
@@ -308,12 +312,15 @@ export class WasmCnnModel implements CnnModel {
     const dropout = train ? options.dropout : undefined;
     this.ex.setDropout(dropout !== undefined);
     if (dropout) {
+      // Set on every train forward, with this forward's rates (a recipe may set them); backward reads the factors
+      // the forward recorded (scale or 0), so it needs no rate.
       for (const l of DROPOUT_LAYERS) {
+        const p = dropoutRate(dropout, l.index);
         this.ex.setDropoutLayer(
           l.index,
           dropoutPrefix(dropout.seed, l.index, dropout.step),
-          Math.floor(l.p * 4294967296),
-          1 / (1 - l.p),
+          Math.floor(p * 4294967296),
+          1 / (1 - p),
         );
       }
     }

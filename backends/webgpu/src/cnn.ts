@@ -4,7 +4,10 @@ import {
   CNN_BUFFERS,
   CNN_LAYERS,
   CNN_PARAMS,
+  DROPOUT_LAYERS,
   INPUT_SHAPE,
+  dropoutRate,
+  dropoutRatesProblems,
   validateLabels,
   validateOptimizerState,
   type BlockName,
@@ -180,11 +183,19 @@ interface BatchBuffers {
   readonly all: GPUBuffer[];
 }
 
+/** One train forward's dropout: the mask rule's seed and step and each dropout layer's rate (DROPOUT_LAYERS order). */
+interface ForwardDropout {
+  readonly seed: number;
+  readonly step: number;
+  readonly rates: readonly number[];
+}
+
 interface Pending {
   readonly b: BatchBuffers;
   /** The buffer each stage read as input in that forward. */
   readonly inputs: GPUBuffer[];
-  readonly dropout: { readonly seed: number; readonly step: number } | null;
+  /** That forward's dropout (its rates resolved), which backward's mask recomputation must match; null = off. */
+  readonly dropout: ForwardDropout | null;
 }
 
 let nextModelId = 0;
@@ -331,9 +342,19 @@ export class WebGpuCnnModel implements CnnModel {
       throw new Error(`${this.label} CNN: batch size must be a positive integer, got ${n}`);
     if (x.length !== n * PER_SAMPLE)
       throw new Error(`${this.label} CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
+    const rateProblems = options.dropout?.rates ? dropoutRatesProblems(options.dropout.rates) : [];
+    if (rateProblems.length) throw new Error(`${this.label} CNN: ${rateProblems.join("; ")}`);
     this.pending = null;
     const train = options.mode === "train";
-    const dropout = train && options.dropout ? options.dropout : null;
+    // rates resolved (and copied) now: backward recomputes the mask, so it must see this forward's rates
+    const dropout: ForwardDropout | null =
+      train && options.dropout
+        ? {
+            seed: options.dropout.seed,
+            step: options.dropout.step,
+            rates: DROPOUT_LAYERS.map((_, k) => dropoutRate(options.dropout, k)),
+          }
+        : null;
     const b = this.batch(n);
     const gpu = this.gpu;
     gpu.write(b.x, x instanceof Float32Array ? x : Float32Array.from(x));
@@ -513,22 +534,27 @@ export class WebGpuCnnModel implements CnnModel {
     return { logProbs, blocks };
   }
 
+  /**
+   * The dropout kernel's uniform block for one forward (and its backward, which recomputes the same mask from the
+   * forward's resolved dropout): written per call, so the rate follows the forward's `rates` (a recipe may set them).
+   */
   private dropoutUniform(
     total: number,
     spec: Extract<LayerSpec, { type: "dropout" }>,
-    d: { seed: number; step: number },
+    d: ForwardDropout,
   ): UniformValue[] {
     if (!Number.isInteger(d.seed) || !Number.isInteger(d.step) || d.step < 0)
       throw new Error(`${this.label} CNN: dropout seed and step must be integers (step ≥ 0), got ${d.seed}, ${d.step}`);
+    const p = d.rates[spec.index]!;
     return [
       u(total),
       u(d.seed >>> 0),
       u(spec.index),
       u(d.step >>> 0),
-      u(Math.floor(spec.p * 4294967296)),
+      u(Math.floor(p * 4294967296)),
       u(0),
       u(0),
-      f(1 / (1 - spec.p)),
+      f(1 / (1 - p)),
     ];
   }
 

@@ -205,6 +205,24 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       }
     });
 
+  // A train-mode forward with rates given (a recipe's setting, CnnForwardOptions.dropout.rates); rates far from
+  // the architecture's so that a backend that ignores them drops visibly different elements at every layer.
+  const ratesRun = (ctx: CheckContext, rates: readonly number[] | null) =>
+    memo(ctx, `${base}:dropout-rates:${rates?.join() ?? "off"}`, async (): Promise<DropoutRun> => {
+      const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+      try {
+        return {
+          forward: await model.forward(Float64Array.from(f.input), n, {
+            mode: "train",
+            record: true,
+            ...(rates ? { dropout: { seed: dropoutSeed, step: 0, rates } } : {}),
+          }),
+        };
+      } finally {
+        await model.dispose();
+      }
+    });
+
   // --- structure ---
   add("structure.summary", "cnn.forward", async (ctx) => {
     const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
@@ -554,7 +572,75 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       };
     return outcomeOf([[`gap after ${drop3.name} at step 1 (mask rule)`, rule]]);
   });
+  add("dropout.rates", "cnn.dropout", async (ctx) => {
+    const run = await ratesRun(ctx, OTHER_DROPOUT_RATES);
+    const rows: [string, ReturnType<typeof cmp>][] = [];
+    for (const l of DROPOUT_LAYERS) {
+      const p = OTHER_DROPOUT_RATES[l.index]!;
+      const e =
+        l === drop3
+          ? expectedGap(run.forward, dropoutSeed, 0, l.index, p, true)
+          : expectedPooledDrop(run.forward, l.index, dropoutSeed, 0, p);
+      if (typeof e === "string") return { pass: false, detail: e };
+      const got = l === drop3 ? run.forward.blocks!.gap! : run.forward.blocks![POOL_AFTER_DROPOUT[l.index]!]!;
+      rows.push([`${l.name} at rate ${p} (mask rule, seed ${dropoutSeed}, step 0)`, cmp(ctx, got, e, "value")]);
+    }
+    return outcomeOf(rows);
+  });
+  add("dropout.rates-zero", "cnn.dropout", async (ctx) => {
+    const zero = await ratesRun(
+      ctx,
+      DROPOUT_LAYERS.map(() => 0),
+    );
+    const off = await ratesRun(ctx, null);
+    return outcomeOf([
+      [
+        "train-mode log-probs, rates all 0 vs dropout omitted",
+        cmp(ctx, zero.forward.logProbs, off.forward.logProbs, "value"),
+      ],
+    ]);
+  });
   return checks;
+}
+
+/** Rates for dropout.rates: one per dropout layer, each far from the architecture's (0.2, 0.2, 0.15). */
+const OTHER_DROPOUT_RATES: readonly number[] = [0.5, 0.35, 0.4];
+/** The recorded output after dropout layers 0 and 1 (a pool is recorded after the dropout that follows it). */
+const POOL_AFTER_DROPOUT: readonly BlockName[] = ["pool1", "pool2"];
+/** The recorded input of that pool (before dropout). */
+const BLOCK_BEFORE_POOL: readonly BlockName[] = ["block3", "block6"];
+
+/**
+ * pool1 / pool2 as the shared mask rule predicts them from the backend's own block3 / block6: the 2×2 max, then
+ * dropout layer `layer` at rate p (kept × 1/(1 − p)). A string says what is missing.
+ */
+function expectedPooledDrop(
+  fwd: CnnForwardResult,
+  layer: number,
+  seed: number,
+  step: number,
+  p: number,
+): Float64Array | string {
+  const inName = BLOCK_BEFORE_POOL[layer]!,
+    outName = POOL_AFTER_DROPOUT[layer]!;
+  const src = fwd.blocks?.[inName],
+    out = fwd.blocks?.[outName];
+  if (!src || !out) return `a recorded forward (record: true) must return blocks ${inName} and ${outName}`;
+  const [c, h, w] = dropoutInputDims()[layer]!;
+  const planes = out.length / (h * w); // n·c
+  if (!Number.isInteger(planes) || planes % c !== 0 || src.length !== out.length * 4)
+    return `${outName} has ${out.length} values and ${inName} ${src.length}: not a 2×2 pool of it`;
+  const e = new Float64Array(out.length);
+  const W = 2 * w;
+  for (let pl = 0; pl < planes; pl++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const b = pl * 4 * h * w + 2 * y * W + 2 * x;
+        const m = Math.max(src[b]!, src[b + 1]!, src[b + W]!, src[b + W + 1]!);
+        const idx = pl * h * w + y * w + x; // NCHW flat index within the batch
+        e[idx] = dropoutKeeps(seed, layer, step, idx, p) ? m / (1 - p) : 0;
+      }
+  return e;
 }
 
 function bnLayers(): string[] {
@@ -637,9 +723,9 @@ function dropRateOutcome(n: number, seed: number, step: number): CheckOutcome {
   return { pass, worstRatio: worst, detail: lines.join("; ") };
 }
 
-/** Per-sample element count entering each dropout layer. */
-function layerShapesBeforeDropout(): number[] {
-  const sizes: number[] = [];
+/** Per-sample [channels, height, width] entering each dropout layer. */
+function dropoutInputDims(): [number, number, number][] {
+  const dims: [number, number, number][] = [];
   let c = 1,
     h = 28,
     w = 28;
@@ -648,9 +734,14 @@ function layerShapesBeforeDropout(): number[] {
     else if (l.type === "maxpool2d") {
       h = Math.floor(h / l.size);
       w = Math.floor(w / l.size);
-    } else if (l.type === "dropout") sizes[l.index] = c * h * w;
+    } else if (l.type === "dropout") dims[l.index] = [c, h, w];
   }
-  return sizes;
+  return dims;
+}
+
+/** Per-sample element count entering each dropout layer. */
+function layerShapesBeforeDropout(): number[] {
+  return dropoutInputDims().map(([c, h, w]) => c * h * w);
 }
 
 /**

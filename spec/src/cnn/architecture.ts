@@ -70,6 +70,35 @@ export const DROPOUT_LAYERS = CNN_LAYERS.filter(
   (l): l is Extract<LayerSpec, { type: "dropout" }> => l.type === "dropout",
 );
 
+/** The architecture's drop probabilities, in DROPOUT_LAYERS order: what a forward uses unless it is given rates. */
+export const DEFAULT_DROPOUT_RATES: readonly number[] = DROPOUT_LAYERS.map((l) => l.p);
+
+/**
+ * Problems with per-forward dropout rates (a training recipe's setting, CnnForwardOptions.dropout.rates): one rate per
+ * dropout layer, each in [0, 1). Empty when they are fine.
+ */
+export function dropoutRatesProblems(rates: readonly number[]): string[] {
+  const problems: string[] = [];
+  if (rates.length !== DROPOUT_LAYERS.length)
+    problems.push(`dropout rates: expected ${DROPOUT_LAYERS.length} (one per dropout layer), got ${rates.length}`);
+  rates.forEach((r, i) => {
+    if (!(Number.isFinite(r) && r >= 0 && r < 1))
+      problems.push(`dropout rate ${i} (${DROPOUT_LAYERS[i]?.name ?? "?"}): must be in [0, 1), got ${r}`);
+  });
+  return problems;
+}
+
+/**
+ * The drop probability of dropout layer `index` in one train-mode forward: the forward's `rates` when it has them
+ * (a recipe may set them; the layer graph and parameters do not change), else the architecture's p.
+ * Rate 0 keeps every element with scale 1, so it equals dropout off.
+ */
+export function dropoutRate(dropout: { readonly rates?: readonly number[] } | undefined, index: number): number {
+  const p = dropout?.rates?.[index] ?? DEFAULT_DROPOUT_RATES[index];
+  if (p === undefined) throw new RangeError(`dropoutRate: no dropout layer ${index}`);
+  return p;
+}
+
 export type Shape = readonly number[];
 
 /** Output shape (without batch) after each layer, in CNN_LAYERS order. */

@@ -8,8 +8,12 @@ export type CnnTensors = Record<string, FloatArray>;
 
 export interface CnnForwardOptions {
   readonly mode: "train" | "eval";
-  /** Train mode only: apply dropout with the shared mask rule (rng.ts) for this seed and training-forward number. Omitted = dropout off. */
-  readonly dropout?: { readonly seed: number; readonly step: number };
+  /**
+   * Train mode only: apply dropout with the shared mask rule (rng.ts) for this seed and training-forward number.
+   * Omitted = dropout off. `rates`: one drop probability per dropout layer (DROPOUT_LAYERS order, each in [0, 1)),
+   * set by a training recipe; omitted = the architecture's (dropoutRate in architecture.ts).
+   */
+  readonly dropout?: { readonly seed: number; readonly step: number; readonly rates?: readonly number[] };
   /** Return every named block output (conformance); training leaves it off. */
   readonly record?: boolean;
 }

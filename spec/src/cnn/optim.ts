@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { finiteNumber } from "../numbers.ts";
+import { DEFAULT_DROPOUT_RATES, dropoutRatesProblems } from "./architecture.ts";
 
 /**
  * SGD with momentum and weight decay, PyTorch semantics (dampening 0, no Nesterov):
@@ -91,6 +92,16 @@ export const recipeSchema = z
     weightDecay: finiteNumber.refine((v) => v >= 0, "must be ≥ 0").default(0),
     schedule: scheduleSchema.default({ kind: "onecycle", maxLr: 0.05 }),
     augmentation: augmentationSchema.optional(),
+    /**
+     * Drop probability of each dropout layer (DROPOUT_LAYERS order), passed with every training forward
+     * (CnnForwardOptions.dropout.rates). Absent = the architecture's rates (DEFAULT_DROPOUT_RATES).
+     */
+    dropout: z
+      .array(finiteNumber)
+      .superRefine((r, ctx) => {
+        for (const message of dropoutRatesProblems(r)) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+      })
+      .optional(),
   })
   .strict();
 export type Recipe = z.infer<typeof recipeSchema>;
@@ -100,7 +111,7 @@ export const REFERENCE_RECIPE: Recipe = recipeSchema.parse({ name: "reference" }
 
 /**
  * Named recipes (`nnspec train --recipe <name>`). "reference" is the recipe of every run before augmentation
- * existed; the others add augmentation to it. docs/recipe-search.md records what each reached.
+ * existed; the others add augmentation to it or change its dropout rates. docs/recipe-search.md records what each reached.
  */
 export const RECIPES: Readonly<Record<string, Recipe>> = {
   reference: REFERENCE_RECIPE,
@@ -109,15 +120,28 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
     name: "reference-affine",
     augmentation: { kind: "affine", maxDegrees: 7, maxShift: 2 },
   }),
+  // The architecture's dropout (0.2, 0.2, 0.15) keeps training accuracy at the test accuracy in 15 epochs; halved.
+  "half-dropout": recipeSchema.parse({ name: "half-dropout", dropout: [0.1, 0.1, 0.075] }),
 };
 
 /** The recipe's augmentation, "none" when absent. */
 export const augmentationOf = (r: Recipe): Augmentation => r.augmentation ?? NO_AUGMENTATION;
 
-/** Settings of a recipe without its name, with defaults filled (absent augmentation = none): for equality checks. */
+/** The recipe's dropout rates, the architecture's when absent. */
+export const dropoutRatesOf = (r: Recipe): readonly number[] => r.dropout ?? DEFAULT_DROPOUT_RATES;
+
+/**
+ * Settings of a recipe without its name, with defaults filled (absent augmentation = none, absent dropout = the
+ * architecture's rates): for equality checks.
+ */
 export function recipeSettings(r: Recipe): string {
-  const { name: _name, ...rest } = recipeSchema.parse(r);
-  return JSON.stringify({ ...rest, augmentation: augmentationSchema.parse(rest.augmentation ?? NO_AUGMENTATION) });
+  const { name: _name, augmentation, dropout: _dropout, ...rest } = recipeSchema.parse(r);
+  // Defaulted fields last, in a fixed order, so a record that spells a default out equals one that leaves it out.
+  return JSON.stringify({
+    ...rest,
+    augmentation: augmentationSchema.parse(augmentation ?? NO_AUGMENTATION),
+    dropout: dropoutRatesOf(r),
+  });
 }
 
 /** What to call a recipe: its name, else the named recipe with the same settings, else "custom". */

@@ -258,6 +258,14 @@ class DropoutInEval extends Wrapped {
   }
 }
 
+/** Dropout that ignores the forward's rates (a recipe's setting) and drops at the architecture's p. */
+class DropoutDefaultRates extends Wrapped {
+  override forward(x: Arr, n: number, ctx: ForwardContext) {
+    const d = ctx.dropout;
+    return this.inner.forward(x, n, d ? { ...ctx, dropout: { seed: d.seed, step: d.step } } : ctx);
+  }
+}
+
 // BatchNorm mutations subclass the real layer: the model finds its BN layers (for buffers) by class.
 
 /** BatchNorm whose eval mode normalises with the batch's statistics (running statistics left untouched). */
@@ -510,6 +518,18 @@ export const CNN_MUTANTS: readonly CnnMutantSpec[] = [
           built,
           (l) => l instanceof Dropout,
           (l) => new DropoutInEval(l, hooks),
+        ),
+    },
+  },
+  {
+    id: "dropout-rates-ignored",
+    title: "dropout at the architecture's rates whatever rates the forward gives",
+    mutation: {
+      layers: (built) =>
+        mapLayers(
+          built,
+          (l) => l instanceof Dropout,
+          (l) => new DropoutDefaultRates(l),
         ),
     },
   },

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { UsageError } from "@nnspec/conformance";
-import { AUGMENTATION_KINDS } from "@nnspec/spec";
+import { AUGMENTATION_KINDS, dropoutRatesProblems } from "@nnspec/spec";
 
 /** CLI values arrive as strings; these turn them into numbers with a message that says what was expected. */
 export const cliInt = (min: number) =>
@@ -39,6 +39,16 @@ export const trainCliSchema = z
       .refine((s) => s !== "" && Number.isFinite(Number(s)), "expected a number")
       .transform(Number)
       .pipe(z.number().min(0, "must be ≥ 0"))
+      .optional(),
+    /** "0.1,0.1,0.05": one drop probability per dropout layer. */
+    dropout: z
+      .string()
+      .trim()
+      .transform((s) => s.split(",").map((v) => (v.trim() === "" ? Number.NaN : Number(v))))
+      .superRefine((rates, ctx) => {
+        const problems = dropoutRatesProblems(rates);
+        if (problems.length) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problems.join("; ") });
+      })
       .optional(),
     dataDir: z.string().min(1).optional(),
     out: z.string().min(1).optional(),

@@ -6,6 +6,7 @@ import {
   REFERENCE_RECIPE,
   augmentationOf,
   augmentationSchema,
+  dropoutRatesOf,
   recipeSchema,
   recipeSettings,
   type AugmentationKind,
@@ -15,7 +16,7 @@ import { UsageError } from "@nnspec/conformance";
 
 /**
  * `--recipe <name|file.json>` and the options that change one setting of it (--epochs, --batch, --max-lr,
- * --weight-decay, --augment). Only options typed on the command line override the recipe: their defaults are the
+ * --weight-decay, --augment, --dropout). Only options typed on the command line override the recipe: their defaults are the
  * reference recipe's values and must not undo a named recipe's.
  */
 
@@ -48,6 +49,7 @@ export interface RecipeOverrides {
   readonly maxLr?: number;
   readonly weightDecay?: number;
   readonly augment?: AugmentationKind;
+  readonly dropout?: readonly number[];
 }
 
 /**
@@ -84,6 +86,10 @@ export function applyOverrides(base: Recipe, o: RecipeOverrides): Recipe {
     r = { ...r, augmentation: augmentationSchema.parse({ kind: o.augment }) };
     changes.push(`augment=${o.augment}`);
   }
+  if (o.dropout !== undefined && o.dropout.join() !== dropoutRatesOf(r).join()) {
+    r = { ...r, dropout: [...o.dropout] };
+    changes.push(`dropout=${o.dropout.join(",")}`);
+  }
   if (changes.length === 0) return r;
   const name = `${base.name ?? "custom"} +${changes.join(" +")}`;
   return recipeSchema.parse({ ...r, name });
@@ -97,6 +103,7 @@ export interface RecipeCliOptions {
   readonly maxLr: number;
   readonly weightDecay?: number | undefined;
   readonly augment?: AugmentationKind | undefined;
+  readonly dropout?: readonly number[] | undefined;
 }
 
 /**
@@ -116,12 +123,13 @@ export async function recipeFromCli(
     ...(typed("maxLr", o.maxLr) !== undefined ? { maxLr: o.maxLr } : {}),
     ...(o.weightDecay !== undefined && fromCli("weightDecay") ? { weightDecay: o.weightDecay } : {}),
     ...(o.augment !== undefined && fromCli("augment") ? { augment: o.augment } : {}),
+    ...(o.dropout !== undefined && fromCli("dropout") ? { dropout: o.dropout } : {}),
   };
   return applyOverrides(start, overrides);
 }
 
 /**
- * On --resume the checkpoint's recipe defines the run: --recipe, --augment or --weight-decay typed with a different
+ * On --resume the checkpoint's recipe defines the run: --recipe, --augment, --weight-decay or --dropout typed with a different
  * value is refused (one line; --epochs/--batch/--max-lr are checked with the other resume settings).
  */
 export async function recipeResumeConflict(
@@ -129,11 +137,12 @@ export async function recipeResumeConflict(
   o: RecipeCliOptions,
   fromCli: (key: string) => boolean,
 ): Promise<string | null> {
-  if (!["recipe", "augment", "weightDecay"].some(fromCli)) return null;
+  const checked = ["augment", "weightDecay", "dropout"];
+  if (!["recipe", ...checked].some(fromCli)) return null;
   const wanted =
     o.recipe && fromCli("recipe")
-      ? await recipeFromCli(o, (k) => fromCli(k) && ["augment", "weightDecay"].includes(k))
-      : await recipeFromCli(o, (k) => fromCli(k) && ["augment", "weightDecay"].includes(k), saved);
+      ? await recipeFromCli(o, (k) => fromCli(k) && checked.includes(k))
+      : await recipeFromCli(o, (k) => fromCli(k) && checked.includes(k), saved);
   if (recipeSettings(saved) === recipeSettings(wanted)) return null;
   return `the recipe asked for (${wanted.name ?? "unnamed"}: ${recipeSettings(wanted)}) differs from the checkpoint's (${saved.name ?? "unnamed"}: ${recipeSettings(saved)}); a resumed run keeps its recipe`;
 }

@@ -299,6 +299,8 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
       const diverged = (batch: number | null, detail: string) => {
         stop = { reason: "diverged", epoch: epoch + 1, batch, step, detail };
       };
+      // The recipe's dropout rates go with every training forward; absent, the backend uses the architecture's.
+      const dropoutAt = (step: number) => (recipe.dropout ? { seed, step, rates: recipe.dropout } : { seed, step });
       for (let b = acc.batchesDone; b < stepsPerEpoch; b++) {
         const tBatch = performance.now();
         const from = b * recipe.batchSize;
@@ -308,7 +310,7 @@ export async function trainCnn(o: TrainCnnOptions, hooks: TrainHooks = {}): Prom
         // Augmented (by the recipe, seeded per image and epoch) and normalised: the same bytes for every backend.
         const x = trainingBatch(o.data.train, idx, { augmentation, seed, epoch }, xBuf);
         const labels = batchLabels(o.data.train, idx);
-        const { logProbs } = await model.forward(x, size, { mode: "train", dropout: { seed, step } });
+        const { logProbs } = await model.forward(x, size, { mode: "train", dropout: dropoutAt(step) });
         const { loss } = await model.backward(labels);
         const badGrad = firstNonFinite(await model.gradients(), PARAM_NAMES, "gradient");
         if (!Number.isFinite(loss) || badGrad) {

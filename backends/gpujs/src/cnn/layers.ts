@@ -3,6 +3,7 @@ import {
   CNN_LAYERS,
   INPUT_SHAPE,
   dropoutKeeps,
+  dropoutRate,
   type BlockName,
   type CnnTensors,
   type Shape,
@@ -22,7 +23,8 @@ export interface Pass {
 }
 export interface ForwardPass extends Pass {
   readonly train: boolean;
-  readonly dropout: { readonly seed: number; readonly step: number } | null;
+  /** The forward's dropout options (seed, step, optional per-layer rates); null = dropout off. */
+  readonly dropout: { readonly seed: number; readonly step: number; readonly rates?: readonly number[] } | null;
 }
 
 /** Parameters stored as one tensor (a conv weight, or a BN's [gamma | beta]) with their state_dict names. */
@@ -239,7 +241,7 @@ export class Dropout implements Layer {
   constructor(
     readonly name: string,
     inShape: Shape,
-    readonly p: number,
+    /** Index among the dropout layers (DROPOUT_LAYERS order): the mask rule's layer and the rate's position. */
     readonly index: number,
   ) {
     this.outShape = [...inShape];
@@ -248,10 +250,12 @@ export class Dropout implements Layer {
   async forward(x: Tensor, { rt, scope, n, train, dropout }: ForwardPass): Promise<Tensor> {
     this.mask = null;
     if (!train || !dropout) return x;
+    // The drop rate is per forward (a recipe may set it); the mask holds the scale, so backward needs no rate.
+    const p = dropoutRate(dropout, this.index);
     const count = n * size(this.outShape);
-    const scale = 1 / (1 - this.p);
+    const scale = 1 / (1 - p);
     const m = new Float32Array(count);
-    for (let i = 0; i < count; i++) m[i] = dropoutKeeps(dropout.seed, this.index, dropout.step, i, this.p) ? scale : 0;
+    for (let i = 0; i < count; i++) m[i] = dropoutKeeps(dropout.seed, this.index, dropout.step, i, p) ? scale : 0;
     this.mask = scope.keep(await rt.upload(m));
     return scope.keep(await rt.kernel("multiply", K.multiply, count, {})(x, this.mask));
   }
@@ -430,7 +434,7 @@ export async function buildLayers(rt: GpuRuntime, init: Init): Promise<Built[]> 
         layer = new MaxPool2d(spec.name, shape);
         break;
       case "dropout":
-        layer = new Dropout(spec.name, shape, spec.p, spec.index);
+        layer = new Dropout(spec.name, shape, spec.index);
         break;
       case "gap":
         layer = new GlobalAvgPool(shape);

@@ -3,6 +3,7 @@ import {
   CNN_PARAMS,
   INPUT_SHAPE,
   NUM_CLASSES,
+  dropoutRatesProblems,
   validateLabels,
   validateOptimizerState,
   type BlockName,
@@ -76,6 +77,8 @@ export class GpujsCnnModel implements CnnModel {
     if (!Number.isInteger(n) || n < 1) throw new Error(`gpujs CNN: batch size must be a positive integer, got ${n}`);
     if (x.length !== n * perSample)
       throw new Error(`gpujs CNN: input has ${x.length} values, expected ${n}×${perSample}`);
+    const rateProblems = options.dropout?.rates ? dropoutRatesProblems(options.dropout.rates) : [];
+    if (rateProblems.length) throw new Error(`gpujs CNN: ${rateProblems.join("; ")}`);
     // A new forward ends the previous pass: its saved activations go.
     this.forwardScope.releaseAll();
     this.train = null;

@@ -1,4 +1,12 @@
-import { CNN_BLOCK_RECORDS, CNN_LAYERS, INPUT_SHAPE, dropoutKeeps, type BlockName, type Shape } from "@nnspec/spec";
+import {
+  CNN_BLOCK_RECORDS,
+  CNN_LAYERS,
+  INPUT_SHAPE,
+  dropoutKeeps,
+  dropoutRate,
+  type BlockName,
+  type Shape,
+} from "@nnspec/spec";
 import type { Arr, ArrayFactory } from "./arrays.ts";
 import { ConvScratch, convBackwardRange, convForwardRange, flipKernel, type ConvGeometry } from "./conv-kernels.ts";
 import type { ConvPool } from "./conv-pool.ts";
@@ -10,7 +18,7 @@ import type { ConvPool } from "./conv-pool.ts";
  */
 export interface ForwardContext {
   readonly train: boolean;
-  readonly dropout: { readonly seed: number; readonly step: number } | null;
+  readonly dropout: { readonly seed: number; readonly step: number; readonly rates?: readonly number[] } | null;
 }
 
 export interface ParamSlot {
@@ -359,6 +367,7 @@ export class Dropout implements Layer {
   private readonly out: Workspace;
   private readonly dx: Workspace;
   private keep = new Uint8Array(0);
+  private scale = 1;
   private active = false;
 
   constructor(
@@ -377,12 +386,15 @@ export class Dropout implements Layer {
     this.active = ctx.train && ctx.dropout !== null;
     if (!this.active || !ctx.dropout) return x;
     const { seed, step } = ctx.dropout;
+    // The forward's rate (a recipe may set it), else the architecture's p; backward scales with the same.
+    const p = dropoutRate(ctx.dropout, this.index);
     const out = this.out.get(n);
     if (this.keep.length !== out.length) this.keep = new Uint8Array(out.length);
     // Inverted dropout with the contract's hash mask: kept elements times 1/(1−p), as torch scales its noise.
-    const scale = 1 / (1 - this.p);
+    const scale = 1 / (1 - p);
+    this.scale = scale;
     for (let i = 0; i < out.length; i++) {
-      const k = dropoutKeeps(seed, this.index, step, i, this.p);
+      const k = dropoutKeeps(seed, this.index, step, i, p);
       this.keep[i] = k ? 1 : 0;
       out[i] = k ? x[i]! * scale : 0;
     }
@@ -392,7 +404,7 @@ export class Dropout implements Layer {
   backward(dy: Arr, n: number): Arr {
     if (!this.active) return dy;
     const dx = this.dx.get(n);
-    const scale = 1 / (1 - this.p);
+    const scale = this.scale;
     for (let i = 0; i < dx.length; i++) dx[i] = this.keep[i] ? dy[i]! * scale : 0;
     return dx;
   }

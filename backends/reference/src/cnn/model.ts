@@ -2,6 +2,7 @@ import {
   CNN_BUFFERS,
   CNN_PARAMS,
   INPUT_SHAPE,
+  dropoutRatesProblems,
   sgdUpdate,
   validateLabels,
   validateOptimizerState,
@@ -97,6 +98,8 @@ export class ReferenceCnnModel implements CnnModel {
       throw new Error(`reference CNN: batch size must be a positive integer, got ${n}`);
     if (x.length !== n * perSample)
       throw new Error(`reference CNN: input has ${x.length} values, expected ${n}×${perSample}`);
+    const rateProblems = options.dropout?.rates ? dropoutRatesProblems(options.dropout.rates) : [];
+    if (rateProblems.length) throw new Error(`reference CNN: ${rateProblems.join("; ")}`);
     const train = options.mode === "train";
     const ctx: ForwardContext = { train, dropout: train && options.dropout ? options.dropout : null };
     const blocks: Partial<Record<BlockName, Arr>> = {};

@@ -2,7 +2,8 @@ import { mix32 } from "@nnspec/spec";
 
 /**
  * The contract's dropout mask (rng.ts `dropoutKeeps`) for one layer, laid out NHWC for tfjs but decided by
- * each element's NCHW flat index, as the rule requires. Values are 0 or 1/(1−p) (inverted dropout).
+ * each element's NCHW flat index, as the rule requires. Values are 0 or 1/(1−p) (inverted dropout); `p` is the
+ * forward's rate for this layer (dropoutRate: the options' rates, else the architecture's), 0 = all kept at scale 1.
  * The per-layer prefix of `dropoutHash` is hoisted out of the loop; the test checks equality with the rule.
  */
 export function dropoutMaskNhwc(

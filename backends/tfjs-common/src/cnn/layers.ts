@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { recordedBlocks, type BlockName, type LayerSpec, type Shape } from "@nnspec/spec";
+import { dropoutRate, recordedBlocks, type BlockName, type LayerSpec, type Shape } from "@nnspec/spec";
 import { dropoutMaskNhwc } from "./dropout-mask.ts";
 import { conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
 
@@ -11,7 +11,8 @@ import { conv2dFilterGrad, conv2dInputGrad, maxPoolGrad } from "./ops.ts";
  */
 export interface ForwardContext {
   readonly train: boolean;
-  readonly dropout: { readonly seed: number; readonly step: number } | null;
+  /** The forward's dropout options (seed, step, optional per-layer rates); null = dropout off. */
+  readonly dropout: { readonly seed: number; readonly step: number; readonly rates?: readonly number[] } | null;
   /** Σ over the rows of x [m, c] → [1, c] (per-channel sums over batch and space), the backend's way. */
   channelSum(x2d: tf.Tensor2D): tf.Tensor2D;
   /** Parameter tensor in tfjs layout by state_dict name. */
@@ -245,8 +246,10 @@ class Dropout implements Layer {
   forward(x: tf.Tensor, ctx: ForwardContext): ForwardOut {
     if (!ctx.train || !ctx.dropout) return { y: x, saved: {} };
     const [n, h, w, c] = x.rank === 4 ? dims4(x) : [x.shape[0]!, 1, 1, x.shape[1]!];
+    // The drop rate is per forward (a recipe may set it); the saved mask holds the scale for backward.
+    const p = dropoutRate(ctx.dropout, this.spec.index);
     const mask = tf.tensor(
-      dropoutMaskNhwc(ctx.dropout.seed, this.spec.index, ctx.dropout.step, this.spec.p, n, c, h, w),
+      dropoutMaskNhwc(ctx.dropout.seed, this.spec.index, ctx.dropout.step, p, n, c, h, w),
       x.shape,
       "float32",
     );

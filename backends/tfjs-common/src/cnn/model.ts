@@ -4,6 +4,7 @@ import {
   CNN_LAYERS,
   CNN_PARAMS,
   INPUT_SHAPE,
+  dropoutRatesProblems,
   validateLabels,
   validateOptimizerState,
   type BlockName,
@@ -171,6 +172,8 @@ export class TfjsCnnModel implements CnnModel {
       throw new Error(`${this.label} CNN: batch size must be a positive integer, got ${n}`);
     if (x.length !== n * PER_SAMPLE)
       throw new Error(`${this.label} CNN: input has ${x.length} values, expected ${n}×${PER_SAMPLE}`);
+    const rateProblems = options.dropout?.rates ? dropoutRatesProblems(options.dropout.rates) : [];
+    if (rateProblems.length) throw new Error(`${this.label} CNN: ${rateProblems.join("; ")}`);
     this.releasePending();
     const train = options.mode === "train";
     const ctx = this.context(train, options.dropout);

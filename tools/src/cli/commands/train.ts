@@ -210,7 +210,7 @@ export function registerTrain(program: Command): void {
     .option("--max-lr <lr>", "OneCycle max learning rate", "0.05")
     .option(
       "--recipe <name|file>",
-      "a named recipe (reference, reference-rotate, reference-affine) or a recipe .json; --epochs/--batch/--max-lr/--weight-decay/--augment typed here override it",
+      "a named recipe (reference, reference-rotate, reference-affine, half-dropout) or a recipe .json; --epochs/--batch/--max-lr/--weight-decay/--augment/--dropout typed here override it",
       "reference",
     )
     .option(
@@ -218,6 +218,10 @@ export function registerTrain(program: Command): void {
       "training-data augmentation: none | rotate | affine (seeded, bilinear, in the data pipeline)",
     )
     .option("--weight-decay <wd>", "SGD weight decay")
+    .option(
+      "--dropout <rates>",
+      "drop probability of each of the 3 dropout layers, comma-separated (the architecture's: 0.2,0.2,0.15)",
+    )
     .option("--data-dir <dir>", "folder with the four MNIST .gz files (else $MNIST_DIR, else the download cache)")
     .option("--out <dir>", "output folder (default out/train/<backend>-<time>; on --resume: the checkpoint's folder)")
     .option("--checkpoint <file>", "checkpoint manifest to write after every epoch (default <out>/checkpoint.json)")
