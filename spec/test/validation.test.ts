@@ -2,10 +2,15 @@ import { describe, expect, it } from "vitest";
 import {
   CLASS_CONFIG,
   compareValues,
+  DEFAULT_DROPOUT_RATES,
+  dropoutRate,
+  dropoutRatesProblems,
   learningRateSchema,
   net222ConfigSchema,
   net222FixtureSchema,
   parseWith,
+  PROTOCOL_METHODS,
+  recipeSchema,
   SpecValidationError,
   toleranceFor,
 } from "@nnspec/spec";
@@ -110,5 +115,33 @@ describe("tolerance comparisons", () => {
   });
   it("length mismatch fails", () => {
     expect(compareValues([1, 2], [1], tol).pass).toBe(false);
+  });
+});
+
+describe("dropout rates (a recipe setting passed with each training forward)", () => {
+  it("one rate per dropout layer, each in [0, 1); absent means the architecture's", () => {
+    expect(DEFAULT_DROPOUT_RATES).toEqual([0.2, 0.2, 0.15]);
+    expect(dropoutRate(undefined, 2)).toBe(0.15);
+    expect(dropoutRate({ rates: [0.1, 0.3, 0] }, 1)).toBe(0.3);
+    expect(dropoutRate({ rates: [0.1, 0.3, 0] }, 2)).toBe(0);
+    expect(dropoutRatesProblems([0.1, 0.1, 0.05])).toEqual([]);
+    expect(dropoutRatesProblems([0.1, 0.1])).toEqual(["dropout rates: expected 3 (one per dropout layer), got 2"]);
+    expect(dropoutRatesProblems([0.1, 1, -0.1])).toEqual([
+      "dropout rate 1 (drop2): must be in [0, 1), got 1",
+      "dropout rate 2 (drop3): must be in [0, 1), got -0.1",
+    ]);
+  });
+  it("the wire schema and the recipe schema refuse bad rates", () => {
+    const args = PROTOCOL_METHODS["model.forward"].args;
+    const call = (rates: number[]) => ({
+      model: 1,
+      x: [0],
+      n: 1,
+      options: { mode: "train", dropout: { seed: 1, step: 0, rates } },
+    });
+    expect(args.safeParse(call([0.1, 0.1, 0.05])).success).toBe(true);
+    expect(args.safeParse(call([0.1, 0.1, 1])).success).toBe(false);
+    expect(recipeSchema.safeParse({ dropout: [0.5] }).success).toBe(false);
+    expect(recipeSchema.parse({ dropout: [0, 0, 0] }).dropout).toEqual([0, 0, 0]);
   });
 });
