@@ -28,6 +28,8 @@ interface Tamper {
   readonly dropoutUnscaled?: boolean;
   /** setOptimizerState accepted but ignored (momentum silently restarts on a resume). */
   readonly momentumNotRestored?: boolean;
+  /** Dropout at the architecture's p whatever rates the forward gives (a recipe's setting lost). */
+  readonly dropoutRatesIgnored?: boolean;
 }
 
 const copy = (m: Record<string, ArrayLike<number>>): Tensors64 =>
@@ -47,9 +49,11 @@ function oracleBackend(tamper: Tamper = {}): Backend {
         },
         async forward(x, n, options) {
           const evalBatch = options.mode === "eval" && tamper.evalUsesBatchStats;
+          const d = options.dropout;
+          const dropout = d && tamper.dropoutRatesIgnored ? { seed: d.seed, step: d.step } : d;
           const fwd = oracleForward(params, evalBatch ? initBuffers() : buffers, x, n, {
             mode: evalBatch ? "train" : options.mode,
-            ...(options.dropout ? { dropout: options.dropout } : {}),
+            ...(dropout ? { dropout } : {}),
           });
           if (options.mode === "train") last = fwd;
           let blocks = fwd.blocks;
@@ -137,6 +141,8 @@ describe("CNN conformance checks", () => {
         "step.buffers.bn9",
         "eval.logProbs",
         "dropout.mask",
+        "dropout.rates",
+        "dropout.rates-zero",
       ]) {
         expect(ids).toContain(`cnn.${name}.${id}`);
       }
@@ -189,5 +195,10 @@ describe("CNN conformance checks", () => {
     const bad = failing(await runChecks(oracleBackend({ dropoutUnscaled: true }), await quickChecks()));
     expect(bad).toEqual(expect.arrayContaining([`cnn.${caseName}.dropout.mask`, `cnn.${caseName}.dropout.scale`]));
     expect(bad.filter((b) => !b.includes(".dropout."))).toEqual([]);
+  });
+
+  it("catch dropout that ignores the forward's rates, and nothing else", async () => {
+    const bad = failing(await runChecks(oracleBackend({ dropoutRatesIgnored: true }), await quickChecks()));
+    expect(bad.sort()).toEqual([`cnn.${caseName}.dropout.rates`, `cnn.${caseName}.dropout.rates-zero`]);
   });
 });

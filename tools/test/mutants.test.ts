@@ -1,4 +1,6 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { collectChecks, runChecks } from "@nnspec/conformance";
 import { MUTANT_CORPUS, runMutants } from "../src/mutants/run.ts";
 import { LEGEND, formatKillMatrix } from "../src/mutants/format.ts";
 import { checkGroup } from "../src/mutants/groups.ts";
@@ -44,4 +46,28 @@ describe("nnspec mutants", () => {
       expect(run.survivors, "mutants no check caught").toEqual([]);
     }, 900_000);
   }
+});
+
+describe("the dropout-rates-ignored mutant", () => {
+  // The full run only asks that some check catches it; this pins it to the checks written for rates.
+  it("fails dropout.rates and dropout.rates-zero and no other cnn.dropout check; the control passes them all", async () => {
+    const golden = fileURLToPath(new URL("../../fixtures/cnn/batch2-seed7.json", import.meta.url));
+    const checks = (await collectChecks({ onlyFixtures: [golden], precision: "float64", workbooks: [] })).filter(
+      (c) => checkGroup(c) === "cnn.dropout",
+    );
+    expect(checks.map((c) => c.id)).toContain("cnn.batch2-seed7.dropout.rates");
+    const failing = async (id: string) => {
+      const backend = MUTANT_CORPUS.find((m) => m.id === id)!.make("float64");
+      try {
+        return (await runChecks(backend, checks)).filter((r) => r.status !== "pass").map((r) => r.id);
+      } finally {
+        await backend.dispose?.();
+      }
+    };
+    expect(await failing("control-cnn")).toEqual([]);
+    expect((await failing("dropout-rates-ignored")).sort()).toEqual([
+      "cnn.batch2-seed7.dropout.rates",
+      "cnn.batch2-seed7.dropout.rates-zero",
+    ]);
+  }, 120_000);
 });

@@ -124,6 +124,44 @@ describe.runIf(hasTorch)("pytorch tool backend: backends/pytorch with the traini
     }
   });
 
+  it("with a recipe's dropout rates, loss and gradients at float64 agree with reference float64 (backward at the forward's rates)", async () => {
+    // float64 on both sides: a backward at the wrong rate is off by a factor, far above rounding.
+    const peer = await loadWorkspaceBackend("pytorch", { precision: "float64" });
+    const ref = await loadWorkspaceBackend("reference", { precision: "float64" });
+    try {
+      const rand = mulberry32(4);
+      const n = 4;
+      const x = Float32Array.from({ length: n * 784 }, () => rand() * 3 - 0.4);
+      const labels = Array.from({ length: n }, (_, i) => (i * 3) % 10);
+      const run = async (b: Backend) => {
+        const m = await b.cnn!.create({ parameters: initParameters(6) });
+        await m.forward(x, n, { mode: "train", dropout: { seed: 2, step: 7, rates: [0.5, 0.35, 0.4] } });
+        const { loss } = await m.backward(labels);
+        const grads = await m.gradients();
+        await m.dispose();
+        return { loss, grads };
+      };
+      const a = await run(peer);
+      const b = await run(ref);
+      expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-12);
+      for (const p of CNN_PARAMS) {
+        if (/^conv\d\.bias$/.test(p.name)) continue; // exactly 0 in exact arithmetic: noise only
+        const g = a.grads[p.name]!,
+          r = b.grads[p.name]!;
+        let w = 0,
+          scale = 0;
+        for (let i = 0; i < r.length; i++) {
+          w = Math.max(w, Math.abs(g[i]! - r[i]!));
+          scale = Math.max(scale, Math.abs(r[i]!));
+        }
+        expect(w / Math.max(scale, 1e-12), p.name).toBeLessThan(1e-9);
+      }
+    } finally {
+      await peer.dispose?.();
+      await ref.dispose?.();
+    }
+  });
+
   it("an error inside python is that call's error, and the backend keeps serving", async () => {
     await withPytorch({}, async (b) => {
       const m = await b.cnn!.create({ parameters: initParameters(1) });

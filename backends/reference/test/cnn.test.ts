@@ -252,6 +252,50 @@ describe("reference CNN, float64 path", () => {
     expect(dropped / pre.length).toBeLessThan(0.25);
   });
 
+  it("dropout rates: a forward's rates set mask and scale, and its backward scales by the same rates", async () => {
+    const n = 1,
+      { x, labels } = batch(n, 12);
+    const run = async (p: CnnTensors, dropout?: { seed: number; step: number; rates?: number[] }) => {
+      const m = await make(f64, p);
+      const r = await m.forward(x, n, { mode: "train", record: true, ...(dropout ? { dropout } : {}) });
+      const { loss } = await m.backward(labels);
+      return { r, loss, grads: await m.gradients() };
+    };
+    // Rate 0 keeps everything at scale 1: forward and gradients as with dropout off (a backward at the
+    // architecture's p would scale by 1/0.8 and differ).
+    const off = await run(params);
+    const zero = await run(params, { seed: 4, step: 1, rates: [0, 0, 0] });
+    expect(Array.from(zero.r.logProbs)).toEqual(Array.from(off.r.logProbs));
+    for (const name of ["conv1.weight", "bn6.bias", "fc.weight"])
+      expect(Array.from(zero.grads[name]!), name).toEqual(Array.from(off.grads[name]!));
+    // Other rates: drop1's mask and scale at rate 0.5, and gradients through all three layers by finite differences.
+    const dropout = { seed: 4, step: 1, rates: [0.5, 0.35, 0.4] };
+    const on = await run(params, dropout);
+    const pre = off.r.blocks!.pool1!,
+      post = on.r.blocks!.pool1!;
+    for (let i = 0; i < pre.length; i++) expect(post[i]).toBe(dropoutKeeps(4, 0, 1, i, 0.5) ? pre[i]! * 2 : 0);
+    for (const [name, i] of [
+      ["conv1.weight", 5],
+      ["bn6.bias", 3],
+      ["conv8.weight", 700],
+    ] as const) {
+      const h = 1e-7;
+      const at = async (v: number) =>
+        (await run({ ...params, [name]: params[name]!.map((w, j) => (j === i ? v : w)) }, dropout)).loss;
+      const fd = ((await at(params[name]![i]! + h)) - (await at(params[name]![i]! - h))) / (2 * h);
+      const g = on.grads[name]![i]!;
+      expect(Math.abs(fd - g), `${name}[${i}] analytic ${g} vs fd ${fd}`).toBeLessThan(1e-6 * Math.abs(g) + 2e-8);
+    }
+    // Rates the contract refuses are refused, not clamped.
+    const m = await make(f64, params);
+    await expect(
+      m.forward(x, n, { mode: "train", dropout: { seed: 1, step: 0, rates: [0.5, 1, 0.2] } }),
+    ).rejects.toThrow(/dropout rate 1/);
+    await expect(m.forward(x, n, { mode: "train", dropout: { seed: 1, step: 0, rates: [0.5] } })).rejects.toThrow(
+      /expected 3/,
+    );
+  });
+
   it("maxpool routes the gradient to the first maximum of a tied window", async () => {
     const { MaxPool2d } = await import("../src/cnn/layers.ts");
     const { arrayFactory } = await import("../src/cnn/arrays.ts");
