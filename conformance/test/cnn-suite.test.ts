@@ -143,6 +143,7 @@ describe("CNN conformance checks", () => {
         "dropout.mask",
         "dropout.rates",
         "dropout.rates-zero",
+        "dropout.rates-backward",
       ]) {
         expect(ids).toContain(`cnn.${name}.${id}`);
       }
@@ -199,6 +200,10 @@ describe("CNN conformance checks", () => {
 
   it("catch dropout that ignores the forward's rates, and nothing else", async () => {
     const bad = failing(await runChecks(oracleBackend({ dropoutRatesIgnored: true }), await quickChecks()));
-    expect(bad.sort()).toEqual([`cnn.${caseName}.dropout.rates`, `cnn.${caseName}.dropout.rates-zero`]);
+    expect(bad.sort()).toEqual([
+      `cnn.${caseName}.dropout.rates`,
+      `cnn.${caseName}.dropout.rates-backward`,
+      `cnn.${caseName}.dropout.rates-zero`,
+    ]);
   });
 });

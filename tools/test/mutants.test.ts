@@ -50,7 +50,7 @@ describe("nnspec mutants", () => {
 
 describe("the dropout-rates-ignored mutant", () => {
   // The full run only asks that some check catches it; this pins it to the checks written for rates.
-  it("fails dropout.rates and dropout.rates-zero and no other cnn.dropout check; the control passes them all", async () => {
+  it("fails the rates checks and no other cnn.dropout check; the control passes them all", async () => {
     const golden = fileURLToPath(new URL("../../fixtures/cnn/batch2-seed7.json", import.meta.url));
     const checks = (await collectChecks({ onlyFixtures: [golden], precision: "float64", workbooks: [] })).filter(
       (c) => checkGroup(c) === "cnn.dropout",
@@ -67,7 +67,10 @@ describe("the dropout-rates-ignored mutant", () => {
     expect(await failing("control-cnn")).toEqual([]);
     expect((await failing("dropout-rates-ignored")).sort()).toEqual([
       "cnn.batch2-seed7.dropout.rates",
+      "cnn.batch2-seed7.dropout.rates-backward",
       "cnn.batch2-seed7.dropout.rates-zero",
     ]);
+    // A backward that scales by the architecture's rate is caught by the backward check alone.
+    expect(await failing("dropout-backward-default-rate")).toEqual(["cnn.batch2-seed7.dropout.rates-backward"]);
   }, 120_000);
 });

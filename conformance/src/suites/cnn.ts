@@ -5,6 +5,7 @@ import {
   CNN_PARAMS,
   CNN_PARAM_COUNT,
   DROPOUT_LAYERS,
+  NUM_CLASSES,
   compareAfterSgdSteps,
   compareSgdUpdate,
   compareValues,
@@ -218,6 +219,23 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
             ...(rates ? { dropout: { seed: dropoutSeed, step: 0, rates } } : {}),
           }),
         };
+      } finally {
+        await model.dispose();
+      }
+    });
+
+  // The same forwards followed by backward: gradients through dropout at the given rates.
+  const ratesBackward = (ctx: CheckContext, rates: readonly number[] | null) =>
+    memo(ctx, `${base}:dropout-rates-backward:${rates?.join() ?? "off"}`, async () => {
+      const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
+      try {
+        const forward = await model.forward(Float64Array.from(f.input), n, {
+          mode: "train",
+          record: true,
+          ...(rates ? { dropout: { seed: dropoutSeed, step: 0, rates } } : {}),
+        });
+        await model.backward(f.labels);
+        return { forward, gradients: await model.gradients() };
       } finally {
         await model.dispose();
       }
@@ -600,7 +618,80 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       ],
     ]);
   });
+  add("dropout.rates-backward", "cnn.dropout", async (ctx) => {
+    // Backward must scale by the forward's rates, not the architecture's: checked where the gradient crosses a
+    // dropout layer, from the backend's own forward (bn9.bias through drop3), and end to end (rates 0 = off).
+    const run = await ratesBackward(ctx, OTHER_DROPOUT_RATES);
+    const e = expectedBn9BiasGradient(run.forward, f.parameters["fc.weight"]!, f.labels, {
+      seed: dropoutSeed,
+      step: 0,
+      layer: drop3.index,
+      p: OTHER_DROPOUT_RATES[drop3.index]!,
+    });
+    if (typeof e === "string") return { pass: false, detail: e };
+    const zero = await ratesBackward(
+      ctx,
+      DROPOUT_LAYERS.map(() => 0),
+    );
+    const off = await ratesBackward(ctx, null);
+    const tol = toleranceFor(ctx.precision, "gradient");
+    const grad = (name: string, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>) =>
+      tensorOutcome(`∂loss/∂${name}`, actual, expected, () =>
+        compareValues(actual!, expected, tol, "gradient", gradientScale(name)),
+      );
+    const rows: CheckOutcome[] = [
+      grad("bn9.bias", run.gradients["bn9.bias"], e),
+      ...CNN_PARAMS.map((q) => grad(q.name, zero.gradients[q.name], off.gradients[q.name] ?? [])),
+    ];
+    const failed = rows.find((r) => !r.pass);
+    const worstRatio = Math.max(...rows.map((r) => r.worstRatio ?? 0));
+    return failed
+      ? {
+          ...failed,
+          detail: `${rows.indexOf(failed) === 0 ? `at rates ${OTHER_DROPOUT_RATES.join(", ")} vs the rule from the backend's own block9: ` : "rates 0 vs dropout omitted: "}${failed.detail}`,
+        }
+      : {
+          pass: true,
+          worstRatio,
+          detail: `∂loss/∂bn9.bias at rates ${OTHER_DROPOUT_RATES.join(", ")} as the rule predicts; every gradient at rates 0 equals dropout omitted`,
+        };
+  });
   return checks;
+}
+
+/**
+ * ∂loss/∂bn9.bias as the shared mask rule predicts it from the backend's own train-mode forward: mean NLL, so
+ * ∂/∂logits = (softmax − onehot)/n; through fc (its weight [10, C]) to the GAP; through drop3 (keep · 1/(1 − p)) and
+ * the 7×7 mean to block9; through ReLU (block9 > 0) to bn9's output, whose bias gradient is the sum over n, h, w.
+ */
+function expectedBn9BiasGradient(
+  fwd: CnnForwardResult,
+  fcWeight: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  rule: { readonly seed: number; readonly step: number; readonly layer: number; readonly p: number },
+): Float64Array | string {
+  const b9 = fwd.blocks?.block9,
+    gap = fwd.blocks?.gap;
+  if (!b9 || !gap) return "a recorded forward (record: true) must return blocks block9 and gap";
+  const n = labels.length,
+    C = gap.length / n,
+    plane = b9.length / gap.length;
+  const out = new Float64Array(C);
+  for (let s = 0; s < n; s++) {
+    const dLogits = new Float64Array(NUM_CLASSES);
+    for (let k = 0; k < NUM_CLASSES; k++)
+      dLogits[k] = (Math.exp(fwd.logProbs[s * NUM_CLASSES + k]!) - (labels[s] === k ? 1 : 0)) / n;
+    for (let c = 0; c < C; c++) {
+      let dGap = 0;
+      for (let k = 0; k < NUM_CLASSES; k++) dGap += dLogits[k]! * fcWeight[k * C + c]!;
+      for (let q = 0; q < plane; q++) {
+        const idx = (s * C + c) * plane + q; // NCHW flat index within the batch
+        if (b9[idx]! > 0 && dropoutKeeps(rule.seed, rule.layer, rule.step, idx, rule.p))
+          out[c] = out[c]! + dGap / (1 - rule.p) / plane;
+      }
+    }
+  }
+  return out;
 }
 
 /** Rates for dropout.rates: one per dropout layer, each far from the architecture's (0.2, 0.2, 0.15). */

@@ -2,6 +2,7 @@ import {
   BN_EPS,
   BN_MOMENTUM,
   CAPABILITIES,
+  dropoutRate,
   sgdUpdate,
   type Backend,
   type Capability,
@@ -263,6 +264,22 @@ class DropoutDefaultRates extends Wrapped {
   override forward(x: Arr, n: number, ctx: ForwardContext) {
     const d = ctx.dropout;
     return this.inner.forward(x, n, d ? { ...ctx, dropout: { seed: d.seed, step: d.step } } : ctx);
+  }
+}
+
+/** Dropout whose backward scales by the architecture's 1/(1 − p) whatever rate the forward used. */
+class DropoutBackwardDefaultRate extends Wrapped {
+  private factor = 1;
+  override async forward(x: Arr, n: number, ctx: ForwardContext): Promise<Arr> {
+    const p = (this.inner as Dropout).p;
+    this.factor =
+      ctx.train && ctx.dropout ? (1 - dropoutRate(ctx.dropout, (this.inner as Dropout).index)) / (1 - p) : 1;
+    return this.inner.forward(x, n, ctx);
+  }
+  override async backward(dy: Arr, n: number, needDx: boolean): Promise<Arr | null> {
+    const dx = await this.inner.backward(dy, n, needDx);
+    if (dx && this.factor !== 1) for (let i = 0; i < dx.length; i++) dx[i] = dx[i]! * this.factor;
+    return dx;
   }
 }
 
@@ -530,6 +547,18 @@ export const CNN_MUTANTS: readonly CnnMutantSpec[] = [
           built,
           (l) => l instanceof Dropout,
           (l) => new DropoutDefaultRates(l),
+        ),
+    },
+  },
+  {
+    id: "dropout-backward-default-rate",
+    title: "dropout backward scaled by the architecture's rate, not the forward's",
+    mutation: {
+      layers: (built) =>
+        mapLayers(
+          built,
+          (l) => l instanceof Dropout,
+          (l) => new DropoutBackwardDefaultRate(l),
         ),
     },
   },
