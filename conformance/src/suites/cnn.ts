@@ -206,27 +206,10 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       }
     });
 
-  // A train-mode forward with rates given (a recipe's setting, CnnForwardOptions.dropout.rates); rates far from
-  // the architecture's so that a backend that ignores them drops visibly different elements at every layer.
+  // A recorded train-mode forward, then backward, with rates given (a recipe's setting,
+  // CnnForwardOptions.dropout.rates) or dropout omitted: one run serves the forward and the gradient checks.
   const ratesRun = (ctx: CheckContext, rates: readonly number[] | null) =>
-    memo(ctx, `${base}:dropout-rates:${rates?.join() ?? "off"}`, async (): Promise<DropoutRun> => {
-      const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
-      try {
-        return {
-          forward: await model.forward(Float64Array.from(f.input), n, {
-            mode: "train",
-            record: true,
-            ...(rates ? { dropout: { seed: dropoutSeed, step: 0, rates } } : {}),
-          }),
-        };
-      } finally {
-        await model.dispose();
-      }
-    });
-
-  // The same forwards followed by backward: gradients through dropout at the given rates.
-  const ratesBackward = (ctx: CheckContext, rates: readonly number[] | null) =>
-    memo(ctx, `${base}:dropout-rates-backward:${rates?.join() ?? "off"}`, async () => {
+    memo(ctx, `${base}:dropout-rates:${rates?.join() ?? "off"}`, async () => {
       const model = await cnnOf(ctx).create({ parameters: copyGroup(f.parameters) });
       try {
         const forward = await model.forward(Float64Array.from(f.input), n, {
@@ -621,7 +604,7 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
   add("dropout.rates-backward", "cnn.dropout", async (ctx) => {
     // Backward must scale by the forward's rates, not the architecture's: checked where the gradient crosses a
     // dropout layer, from the backend's own forward (bn9.bias through drop3), and end to end (rates 0 = off).
-    const run = await ratesBackward(ctx, OTHER_DROPOUT_RATES);
+    const run = await ratesRun(ctx, OTHER_DROPOUT_RATES);
     const e = expectedBn9BiasGradient(run.forward, f.parameters["fc.weight"]!, f.labels, {
       seed: dropoutSeed,
       step: 0,
@@ -629,11 +612,11 @@ export function cnnChecksFor(f: LoadedCnnFixture, options: CnnCheckOptions = {})
       p: OTHER_DROPOUT_RATES[drop3.index]!,
     });
     if (typeof e === "string") return { pass: false, detail: e };
-    const zero = await ratesBackward(
+    const zero = await ratesRun(
       ctx,
       DROPOUT_LAYERS.map(() => 0),
     );
-    const off = await ratesBackward(ctx, null);
+    const off = await ratesRun(ctx, null);
     const tol = toleranceFor(ctx.precision, "gradient");
     const grad = (name: string, actual: ArrayLike<number> | undefined, expected: ArrayLike<number>) =>
       tensorOutcome(`∂loss/∂${name}`, actual, expected, () =>
